@@ -1,0 +1,285 @@
+"""``GatewayProcess``: one gateway child process and the tree of processes it starts."""
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import psutil
+import requests
+
+from .errors import CleanupError, GatewayNotReadyError, GatewayStartError, PortInUseError
+
+log = logging.getLogger(__name__)
+
+# The reference gives the gateway 1.5 s between SIGTERM and SIGKILL. OpenClaw 2026.9.6 logged
+# "completed cleanly" 0.1 to 0.3 s after SIGTERM on a 2-core machine, so this leaves room.
+KILL_GRACE = 1.5
+# How long to wait for processes to vanish after SIGKILL before calling the cleanup failed.
+KILL_WAIT = 1.5
+PROBE_TIMEOUT = 1.0
+# Readiness is polled this often, so gwrtt notices /readyz turning 200 within about 25 ms.
+PROBE_INTERVAL = 0.025
+STDERR_TAIL_CHARS = 4000
+
+
+def allocate_port():
+    """Return a TCP port on 127.0.0.1 that was free a moment ago.
+
+    Another process can take it before the gateway binds it; :class:`PortInUseError` reports that.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class GatewayProcess:
+    """A gateway started in a session of its own, with liveness and stop for its whole tree.
+
+    ``command`` is the full argument list. ``marker`` is the value of an environment variable
+    that ``env`` sets only for this gateway; it finds descendants that left the session (for
+    example a spawn broker that calls ``setsid``, or a double fork). ``stop()`` is safe to call
+    more than once and from cleanup paths.
+    """
+
+    def __init__(self, command, *, cwd, env, stdout_path, stderr_path, marker_variable, marker):
+        self.command = list(command)
+        self.cwd = cwd
+        self.env = env
+        self.stdout_path = stdout_path
+        self.stderr_path = stderr_path
+        self.marker_variable = marker_variable
+        self.marker = marker
+        self._popen = None
+        self._known = {}
+
+    @property
+    def pid(self):
+        return self._popen.pid if self._popen else None
+
+    def start(self):
+        """Start the gateway with stdout and stderr going to their log files."""
+        with open(self.stdout_path, "wb") as stdout, open(self.stderr_path, "wb") as stderr:
+            try:
+                self._popen = subprocess.Popen(
+                    self.command,
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise GatewayStartError(f"cannot start the gateway ({self.command[0]}): {exc.strerror}") from exc
+        self._remember(psutil.Process(self._popen.pid))
+        log.info("gateway started: pid %d", self._popen.pid)
+        return self._popen.pid
+
+    def exit_code(self):
+        """Return the leader's exit code, or ``None`` while it runs (negative: killed by a signal)."""
+        return self._popen.poll() if self._popen else None
+
+    def wait_ready(self, port, timeout):
+        """Poll ``/readyz`` until it answers 200; return the seconds waited.
+
+        ``/healthz`` answering 200 means live, not ready: a ``connect`` sent before ``/readyz``
+        answers 200 is rejected as ``UNAVAILABLE``. Probes go to 127.0.0.1 directly, whatever
+        proxy variables say. Raises :class:`GatewayStartError` as soon as the gateway exits and
+        :class:`GatewayNotReadyError` when ``timeout`` seconds pass.
+        """
+        started = time.monotonic()
+        deadline = started + timeout
+        url = f"http://127.0.0.1:{port}/readyz"
+        last_probe = "no answer yet"
+        with requests.Session() as session:
+            session.trust_env = False
+            while True:
+                self._raise_if_exited()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise GatewayNotReadyError(
+                        f"gateway not ready after {timeout:g} s: last /readyz probe: {last_probe}"
+                    )
+
+                try:
+                    response = session.get(url, timeout=min(PROBE_TIMEOUT, remaining))
+                except requests.RequestException as exc:
+                    last_probe = _describe_probe_error(exc)
+                else:
+                    if response.status_code == 200:
+                        return time.monotonic() - started
+                    last_probe = f"HTTP {response.status_code} {response.text.strip()[:200]}"
+
+                time.sleep(max(0.0, min(PROBE_INTERVAL, deadline - time.monotonic())))
+
+    def _raise_if_exited(self):
+        code = self.exit_code()
+        if code is None:
+            return
+        tail = self.stderr_tail()
+        error_class = PortInUseError if _mentions_port_in_use(tail) else GatewayStartError
+        raise error_class(
+            f"gateway exited before it was ready ({_describe_exit(code)})",
+            exit_code=code,
+            stderr_tail=tail,
+        )
+
+    def stderr_tail(self, limit=STDERR_TAIL_CHARS):
+        """Return the last ``limit`` characters of the gateway's stderr log."""
+        try:
+            with open(self.stderr_path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - limit * 4))
+                return handle.read().decode("utf-8", errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+    def snapshot(self):
+        """Record every live process of the gateway's tree and return them.
+
+        The tree is the leader, its descendants by parent id, and every process whose environment
+        carries this gateway's marker. Take a snapshot while the tree is intact: once a parent
+        exits, its children are re-parented and ``children()`` no longer finds them.
+        """
+        if self._popen is None:
+            return []
+        for process in list(self._known.values()):
+            try:
+                for child in process.children(recursive=True):
+                    self._remember(child)
+            except psutil.Error:
+                pass
+        for process in self._marked_processes():
+            self._remember(process)
+        return [process for process in self._known.values() if _is_alive(process)]
+
+    def _marked_processes(self):
+        needle = self.marker
+        own_pid = os.getpid()
+        for process in psutil.process_iter():
+            if process.pid == own_pid or process.pid in self._known:
+                continue
+            try:
+                if process.environ().get(self.marker_variable) == needle:
+                    yield process
+            except (psutil.Error, OSError):
+                continue
+
+    def _remember(self, process):
+        self._known.setdefault(process.pid, process)
+
+    def stop(self, grace=KILL_GRACE):
+        """Stop the whole tree: SIGTERM, up to ``grace`` seconds, then SIGKILL to the survivors.
+
+        Returns the pids that needed SIGKILL. Raises :class:`CleanupError` when a process of the
+        tree is still alive afterwards. Zombies count as gone: their parent or init reaps them.
+        """
+        if self._popen is None:
+            return []
+        tree = self.snapshot()
+        if tree:
+            # One SIGTERM each: the gateway counts repeated SIGTERMs as a sign of a competing
+            # supervisor. The group signal reaches the leader and its workers; processes that
+            # left the group get their own.
+            log.info("stopping gateway: %d processes, SIGTERM", len(tree))
+            self._signal_group(signal.SIGTERM)
+            for process in self._outside_group(tree):
+                _send(process, signal.SIGTERM)
+        survivors = self._wait_gone(tree, grace)
+
+        # Processes started during shutdown are caught by this second snapshot.
+        survivors = _unique(survivors + self.snapshot())
+        killed = [process.pid for process in survivors]
+        if survivors:
+            log.warning("gateway processes still alive after %.1f s, SIGKILL: %s", grace, killed)
+            self._signal_group(signal.SIGKILL)
+            for process in survivors:
+                _send(process, signal.SIGKILL)
+        remaining = self._wait_gone(survivors, KILL_WAIT)
+        remaining = _unique(remaining + self.snapshot())
+
+        self._reap_leader()
+        if remaining:
+            pids = ", ".join(str(process.pid) for process in remaining)
+            raise CleanupError(f"gateway processes still alive after SIGKILL: {pids}")
+        return killed
+
+    def _outside_group(self, processes):
+        outside = []
+        for process in processes:
+            try:
+                if os.getpgid(process.pid) != self._popen.pid:
+                    outside.append(process)
+            except OSError:
+                continue
+        return outside
+
+    def _signal_group(self, signum):
+        try:
+            os.killpg(self._popen.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _wait_gone(self, processes, timeout):
+        deadline = time.monotonic() + timeout
+        alive = list(processes)
+        while True:
+            self._popen.poll()
+            alive = [process for process in alive if _is_alive(process)]
+            if not alive or time.monotonic() >= deadline:
+                return alive
+            time.sleep(0.02)
+
+    def _reap_leader(self):
+        try:
+            self._popen.wait(timeout=KILL_WAIT)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _is_alive(process):
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _send(process, signum):
+    try:
+        process.send_signal(signum)
+    except psutil.Error:
+        pass
+
+
+def _unique(processes):
+    seen = {}
+    for process in processes:
+        if _is_alive(process):
+            seen.setdefault(process.pid, process)
+    return list(seen.values())
+
+
+def _describe_exit(code):
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _describe_probe_error(exc):
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused"
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {PROBE_TIMEOUT:g} s"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _mentions_port_in_use(text):
+    lowered = text.lower()
+    return "eaddrinuse" in lowered or "address already in use" in lowered
