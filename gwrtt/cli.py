@@ -28,7 +28,7 @@ EXIT_USAGE = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         # One line that names the option and the value; the usage text is one --help away.
-        raise UsageError(message)
+        raise UsageError(message.removeprefix("argument "))
 
 
 def _typed(parse):

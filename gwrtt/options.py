@@ -63,6 +63,8 @@ def parse_iterations(text):
     if not re.fullmatch(r"\s*\+?\d+\s*", text or ""):
         raise UsageError(f"--iterations: expected a positive whole number, got {text!r}")
     value = int(text)
+    if value < 1:
+        raise UsageError(f"--iterations: expected a positive whole number, got {text!r}")
     check_iterations(value)
     return value
 

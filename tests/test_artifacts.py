@@ -1,0 +1,88 @@
+"""The artifact files: JavaScript-compatible JSON text, key order, timestamps and atomic writes."""
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from gwrtt import artifacts
+from gwrtt.measure import Sample
+
+VECTORS = json.loads((Path(__file__).resolve().parents[2] / "shared" / "vectors" / "stats.json").read_text())
+
+
+@pytest.mark.parametrize("vector", VECTORS["isoTimestamps"], ids=lambda vector: vector["iso"])
+def test_iso_timestamp_vectors(vector):
+    moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=vector["epochMs"])
+    assert artifacts.iso_timestamp(moment) == vector["iso"]
+
+
+def test_iso_timestamp_converts_to_utc():
+    moment = datetime(2026, 12, 4, 20, 43, 44, 889_999, tzinfo=timezone(timedelta(hours=1)))
+    assert artifacts.iso_timestamp(moment) == "2026-12-04T19:43:44.889Z"
+
+
+def test_json_text_matches_javascript():
+    # JSON.stringify({a: [], b: {}, c: [1, {d: "é"}]}, null, 2) + "\n"
+    expected = '{\n  "a": [],\n  "b": {},\n  "c": [\n    1,\n    {\n      "d": "é"\n    }\n  ]\n}\n'
+    assert artifacts.to_json({"a": [], "b": {}, "c": [1, {"d": "é"}]}) == expected
+    assert artifacts.compact_json({"code": "X", "message": "a\"b"}) == '{"code":"X","message":"a\\"b"}'
+
+
+def test_summary_pass_shape():
+    started = datetime(2026, 12, 4, 19, 43, 44, 889_000, tzinfo=timezone.utc)
+    finished = started + timedelta(seconds=11, milliseconds=5)
+    measurement = {"finalMatchedReplyRttMs": 2, "durationMs": 2, "method": "health,config.get", "source": "gateway-rpc"}
+    summary = artifacts.build_summary(status="pass", details="{}", started_at=started, finished_at=finished, measurement=measurement)
+    expected = (
+        '{\n  "counts": {\n    "total": 1,\n    "passed": 1,\n    "failed": 0\n  },\n'
+        '  "run": {\n    "startedAt": "2026-12-04T19:43:44.889Z",\n    "finishedAt": "2026-12-04T19:43:55.894Z",\n'
+        '    "providerMode": "gateway-rpc",\n    "scenarioIds": [\n      "rpc-gateway-smoke"\n    ]\n  },\n'
+        '  "scenarios": [\n    {\n      "id": "rpc-gateway-smoke",\n      "title": "Gateway RPC loopback smoke",\n'
+        '      "status": "pass",\n      "details": "{}",\n      "rttMeasurement": {\n'
+        '        "finalMatchedReplyRttMs": 2,\n        "durationMs": 2,\n        "method": "health,config.get",\n'
+        '        "source": "gateway-rpc"\n      }\n    }\n  ]\n}\n'
+    )
+    assert artifacts.to_json(summary) == expected
+
+
+def test_summary_fail_has_no_measurement():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    summary = artifacts.build_summary(status="fail", details="boom", started_at=now, finished_at=now)
+    assert summary["counts"] == {"total": 1, "passed": 0, "failed": 1}
+    assert summary["scenarios"] == [{"id": "rpc-gateway-smoke", "title": "Gateway RPC loopback smoke", "status": "fail", "details": "boom"}]
+
+
+def test_sample_event_shape():
+    event = artifacts.sample_event(Sample("config.get", 3, 2_500_400))
+    assert event == {
+        "event": "gateway-rpc",
+        "payload": {"kind": "gateway-rpc", "method": "config.get", "ok": True, "durationMs": 3, "iteration": 3, "durationUs": 2500.4},
+    }
+    assert list(event["payload"]) == ["kind", "method", "ok", "durationMs", "iteration", "durationUs"]
+
+
+def test_connect_event_shape():
+    event = artifacts.connect_event(15, 14_612.345)
+    assert event == {"event": "gateway-rpc.connect", "payload": {"method": "connect", "ok": True, "durationMs": 15, "durationUs": 14612.345}}
+
+
+def test_write_results_atomic_and_exact(tmp_path):
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    summary = artifacts.build_summary(status="fail", details="x", started_at=now, finished_at=now)
+    paths = artifacts.write_results(str(tmp_path), [], summary)
+    assert Path(paths["events"]).read_text() == "[]\n"
+    assert json.loads(Path(paths["summary"]).read_text()) == summary
+    assert sorted(os.listdir(tmp_path)) == ["qa-suite-summary.json", "rpc-events.json"]
+
+
+def test_copy_gateway_logs_skips_missing(tmp_path):
+    source = tmp_path / "sandbox"
+    source.mkdir()
+    (source / "gateway.stderr.log").write_text("err\n")
+    target = tmp_path / "out"
+    copied = artifacts.copy_gateway_logs(str(source), str(target))
+    assert copied == [str(target / "gateway.stderr.log")]
+    assert (target / "gateway.stderr.log").read_text() == "err\n"

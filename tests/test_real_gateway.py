@@ -1,0 +1,169 @@
+"""End-to-end runs against the real OpenClaw gateway installed by scripts/install-gateway.
+
+Each test starts a real gateway (about 15 to 20 s on 2 cores). In CI these tests never skip.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TreeWatcher, wait_until_gone
+from gwrtt.sandbox import STATE_LOCKS_DIR
+from gwrtt.stats import reference_stats
+
+ROOT = Path(__file__).resolve().parent.parent
+GWRTT = str(ROOT / "bin" / "gwrtt")
+# A closed port on loopback: any request that obeys these variables fails at once.
+DEAD_PROXY = "http://127.0.0.1:9"
+
+pytestmark = [pytest.mark.gateway, pytest.mark.timeout(240)]
+
+
+def gwrtt_env(tmp_path, **extra):
+    env = dict(os.environ)
+    env.pop("OPENCLAW_REPO_ROOT", None)
+    env.update(extra)
+    return env
+
+
+def lock_files():
+    try:
+        return {entry.name for entry in STATE_LOCKS_DIR.iterdir()}
+    except OSError:
+        return set()
+
+
+def test_cli_run_passes_and_leaves_nothing(tmp_path, real_gateway):
+    output = tmp_path / "out"
+    env = gwrtt_env(tmp_path, HTTP_PROXY=DEAD_PROXY, HTTPS_PROXY=DEAD_PROXY, ALL_PROXY=DEAD_PROXY, http_proxy=DEAD_PROXY)
+    locks_before = lock_files()
+    tmp_openclaw_before = os.path.exists("/tmp/openclaw")
+
+    with TreeWatcher(tmp_path) as watcher:
+        started = time.monotonic()
+        completed = subprocess.run(
+            [GWRTT, "--output-dir", str(output), "--iterations", "3"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=200,
+        )
+        wall = time.monotonic() - started
+    print(f"wall time {wall:.1f} s\n{completed.stdout}")
+
+    assert completed.returncode == 0, completed.stderr
+    assert "summary: " + str(output / "qa-suite-summary.json") in completed.stdout
+
+    # The gateway tree was seen and is gone; nothing is left beside the output folder.
+    assert len(watcher.pids) >= 3
+    assert wait_until_gone(watcher.pids) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+    assert sorted(path.name for path in output.iterdir()) == [
+        "gateway.log",
+        "gateway.stderr.log",
+        "gateway.stdout.log",
+        "qa-suite-summary.json",
+        "rpc-events.json",
+    ]
+    assert lock_files() == locks_before
+    assert os.path.exists("/tmp/openclaw") == tmp_openclaw_before
+
+    summary_text = (output / "qa-suite-summary.json").read_text()
+    events_text = (output / "rpc-events.json").read_text()
+    summary = json.loads(summary_text)
+    events = json.loads(events_text)
+    assert summary_text == json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    assert events_text == json.dumps(events, indent=2, ensure_ascii=False) + "\n"
+
+    # Events: one connect, then 3 of each method in order.
+    assert events[0]["event"] == "gateway-rpc.connect"
+    assert list(events[0]["payload"]) == ["method", "ok", "durationMs", "durationUs"]
+    measured = events[1:]
+    assert [(event["payload"]["method"], event["payload"]["iteration"]) for event in measured] == [
+        ("health", 1), ("health", 2), ("health", 3), ("config.get", 1), ("config.get", 2), ("config.get", 3),
+    ]
+    for event in measured:
+        payload = event["payload"]
+        assert event["event"] == "gateway-rpc"
+        assert list(payload) == ["kind", "method", "ok", "durationMs", "iteration", "durationUs"]
+        assert payload["ok"] is True
+        assert type(payload["durationMs"]) is int
+        assert abs(payload["durationUs"] / 1000 - payload["durationMs"]) <= 0.5
+
+    # The summary: reference keys and values recomputed from the events.
+    assert list(summary) == ["counts", "run", "scenarios"]
+    assert summary["counts"] == {"total": 1, "passed": 1, "failed": 0}
+    assert summary["run"]["providerMode"] == "gateway-rpc"
+    assert summary["run"]["scenarioIds"] == ["rpc-gateway-smoke"]
+    scenario = summary["scenarios"][0]
+    assert list(scenario) == ["id", "title", "status", "details", "rttMeasurement"]
+    assert scenario["status"] == "pass"
+    details = json.loads(scenario["details"])
+    assert list(details) == ["iterations", "methods", "stats", "byMethod"]
+    assert details["iterations"] == 3
+    assert details["methods"] == ["health", "config.get"]
+    all_ms = [event["payload"]["durationMs"] for event in measured]
+    assert details["stats"] == reference_stats(all_ms)
+    for method in ("health", "config.get"):
+        method_ms = [event["payload"]["durationMs"] for event in measured if event["payload"]["method"] == method]
+        assert details["byMethod"][method] == reference_stats(method_ms)
+    assert scenario["rttMeasurement"] == {
+        "finalMatchedReplyRttMs": details["stats"]["p50Ms"],
+        "durationMs": details["stats"]["p50Ms"],
+        "method": "health,config.get",
+        "source": "gateway-rpc",
+    }
+
+    # The token never reaches an artifact; the gateway's own log was captured.
+    config_token_hint = "rpc-rtt-"
+    for path in output.iterdir():
+        text = path.read_text(errors="replace")
+        assert config_token_hint not in text or path.name.startswith("gateway"), path
+    assert (output / "gateway.log").stat().st_size > 0
+    assert "\x1b[" not in (output / "gateway.stdout.log").read_text(errors="replace")
+
+
+def test_sigterm_while_measuring_cleans_up(tmp_path, real_gateway):
+    output = tmp_path / "out"
+    stderr_path = tmp_path / "stderr.txt"
+    with TreeWatcher(tmp_path) as watcher, open(stderr_path, "w") as stderr_file:
+        process = subprocess.Popen(
+            [GWRTT, "-v", "--output-dir", str(output), "--iterations", "1000000", "--methods", "health"],
+            cwd=tmp_path,
+            env=gwrtt_env(tmp_path),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+        )
+        try:
+            deadline = time.monotonic() + 150
+            while time.monotonic() < deadline and "connected in" not in stderr_path.read_text():
+                time.sleep(0.1)
+            assert "connected in" in stderr_path.read_text(), "the run never reached the measuring phase"
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            process.wait(timeout=30)
+            stopped_after = time.monotonic() - signalled
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    stderr = stderr_path.read_text()
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stopped_after < 5, stopped_after
+    assert "gwrtt: error: interrupted by SIGTERM while measuring" in stderr
+    assert "SIGKILL" not in stderr
+    assert wait_until_gone(watcher.pids) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "stderr.txt"]
+    summary = json.loads((output / "qa-suite-summary.json").read_text())
+    assert summary["scenarios"][0]["status"] == "fail"
+    assert summary["scenarios"][0]["details"] == "interrupted by SIGTERM while measuring"
+    events = json.loads((output / "rpc-events.json").read_text())
+    assert len(events) > 1
