@@ -17,6 +17,7 @@ from .openclaw import plan_launch
 from .rpc import connect, connect_params
 from .sandbox import MARKER_VARIABLE, Sandbox, default_compile_cache
 from .stats import reference_stats, round_half_up
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,14 @@ class Runner:
         self._previous_handlers = {}
         self._gateway = None
         self._sandbox = None
+        self._watchdog = None
         self._client = None
 
     def run(self):
         """Run all phases and return a :class:`RunResult`."""
         options = self.options.validated()
+        self._signum = None
+        self._tearing_down = False
         plan = plan_launch(
             repo_root=options.repo_root,
             node=options.node,
@@ -102,6 +106,14 @@ class Runner:
         blocked = self._block_signals()
         try:
             self._sandbox = Sandbox(options.output_dir)
+            self._watchdog = Watchdog(
+                marker_variable=MARKER_VARIABLE,
+                marker=self._sandbox.marker,
+                temp_root=self._sandbox.root,
+                output_dir=options.output_dir,
+                started_at=artifacts.iso_timestamp(started_at),
+            )
+            self._watchdog.start()
             self._install_handlers()
         finally:
             self._unblock_signals(blocked)
@@ -195,8 +207,7 @@ class Runner:
         result.phase = self.phase = "done"
 
     def _start_gateway(self, options, plan, port):
-        result_phase = "starting"
-        self.phase = result_phase
+        self.phase = "starting"
         self._sandbox.write_config(port)
         command = [*plan.command, "gateway", "run", "--port", str(port), "--bind", "loopback", "--allow-unconfigured"]
         env = self._sandbox.environment(self.environ, default_compile_cache(self.environ))
@@ -209,7 +220,7 @@ class Runner:
             marker_variable=MARKER_VARIABLE,
             marker=self._sandbox.marker,
         )
-        self._gateway.start()
+        self._watchdog.watch(self._gateway.start())
 
     # --- cleanup ------------------------------------------------------------------------------
 
@@ -240,6 +251,9 @@ class Runner:
             result.status = "fail"
             result.details = _join(result.details, str(exc))
         self._gateway = None
+        self._sandbox = None
+        self._watchdog.disarm()
+        self._watchdog = None
 
     def _write_summary(self, options, result, events, started_at):
         measurement = None
@@ -314,6 +328,8 @@ class Runner:
                 self._sandbox.remove()
             except GwrttError:
                 pass
+        if self._watchdog is not None:
+            self._watchdog.disarm()
 
 
 def prepare_output_dir(path):

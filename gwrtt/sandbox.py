@@ -4,6 +4,7 @@ Everything the gateway writes goes below the temporary root, except Node's compi
 lives in a persistent cache folder so that isolation does not cost start-up time.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -93,53 +94,77 @@ class Sandbox:
         )
         return env
 
-    def remove_state_locks(self):
-        """Delete the lock files that this run's gateway left in the shared state-locks folder.
+    def remove(self):
+        """Delete the lock files of this run and the temporary root.
 
-        Only files named after a database below this temporary root are removed, so locks of
-        other gateways stay. The folder goes too when this run created it and it is empty.
-        Returns the paths removed.
+        Raises :class:`CleanupError` in the reference's words when the root cannot be removed.
         """
-        hashes = set()
-        for folder, _, names in os.walk(self.root / "state"):
-            for name in names:
-                real = os.path.realpath(os.path.join(folder, name))
-                hashes.add(hashlib.sha256(real.encode()).hexdigest()[:8])
-        removed = []
-        try:
-            entries = list(STATE_LOCKS_DIR.iterdir())
-        except OSError:
-            return removed
-        for entry in entries:
-            parts = entry.name.split(".")
-            if len(parts) == 4 and parts[2:] == ["lock", "sqlite"] and parts[1] in hashes:
-                try:
-                    entry.unlink()
-                    removed.append(entry)
-                except OSError:
-                    pass
-        if not self._locks_dir_existed:
+        remove_state_locks(self.root, remove_empty_folder=not self._locks_dir_existed)
+        remove_tree(self.root)
+
+
+def remove_state_locks(root, *, remove_empty_folder=False):
+    """Delete the lock files that a gateway with its state below ``root`` left in the shared folder.
+
+    Only files named after a database below ``root`` are removed, so locks of other gateways
+    stay. With ``remove_empty_folder`` the folder goes too when it is empty. Returns the paths
+    removed.
+    """
+    hashes = set()
+    for folder, _, names in os.walk(Path(root) / "state"):
+        for name in names:
+            real = os.path.realpath(os.path.join(folder, name))
+            hashes.add(hashlib.sha256(real.encode()).hexdigest()[:8])
+    removed = []
+    try:
+        entries = list(STATE_LOCKS_DIR.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        parts = entry.name.split(".")
+        if len(parts) == 4 and parts[2:] == ["lock", "sqlite"] and parts[1] in hashes:
             try:
-                STATE_LOCKS_DIR.rmdir()
+                entry.unlink()
+                removed.append(entry)
             except OSError:
                 pass
-        return removed
-
-    def remove(self):
-        """Delete the temporary root; raise :class:`CleanupError` in the reference's words."""
-        self.remove_state_locks()
+    if remove_empty_folder:
         try:
-            shutil.rmtree(self.root)
-        except FileNotFoundError:
+            STATE_LOCKS_DIR.rmdir()
+        except OSError:
             pass
-        except OSError as exc:
-            raise CleanupError(f"failed to remove RPC RTT temp root: {_describe(exc)}") from exc
+    return removed
 
 
-def _describe(exc):
-    # Node's fs.rm reports "EACCES: permission denied, unlink '<path>'"; give the same facts.
-    name = os.strerror(exc.errno) if exc.errno else str(exc)
-    return f"{name}: {exc.filename}" if exc.filename else name
+def remove_tree(root):
+    """Delete ``root`` and everything below it; raise :class:`CleanupError` on failure.
+
+    The message follows Node's ``fs.rm`` errors, as the reference reports them:
+    ``failed to remove RPC RTT temp root: EPERM: operation not permitted, unlink '<path>'``.
+    """
+    failures = []
+
+    def record(function, path, exc_info):
+        failures.append((function, path, exc_info[1]))
+
+    shutil.rmtree(root, onerror=record)
+    failures = [failure for failure in failures if not isinstance(failure[2], FileNotFoundError)]
+    if failures:
+        function, path, exc = failures[0]
+        code = errno.errorcode.get(exc.errno, "EIO") if getattr(exc, "errno", None) else "EIO"
+        reason = (exc.strerror or str(exc)).lower()
+        raise CleanupError(
+            f"failed to remove RPC RTT temp root: {code}: {reason}, {function.__name__} '{path}'"
+        ) from exc
+
+
+def remove_tree_and_locks(root):
+    """Best-effort removal for the guard process: lock files, then the folder; errors ignored."""
+    remove_state_locks(root)
+    try:
+        remove_tree(root)
+    except CleanupError:
+        pass
 
 
 def default_compile_cache(environ):

@@ -167,3 +167,44 @@ def test_sigterm_while_measuring_cleans_up(tmp_path, real_gateway):
     assert summary["scenarios"][0]["details"] == "interrupted by SIGTERM while measuring"
     events = json.loads((output / "rpc-events.json").read_text())
     assert len(events) > 1
+
+
+def test_sigkill_guard_stops_tree(tmp_path, real_gateway):
+    output = tmp_path / "out"
+    stderr_path = tmp_path / "stderr.txt"
+    with TreeWatcher(tmp_path) as watcher, open(stderr_path, "w") as stderr_file:
+        process = subprocess.Popen(
+            [GWRTT, "-v", "--output-dir", str(output), "--iterations", "1000000", "--methods", "health"],
+            cwd=tmp_path,
+            env=gwrtt_env(tmp_path),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+        )
+        try:
+            deadline = time.monotonic() + 150
+            while time.monotonic() < deadline and "connected in" not in stderr_path.read_text():
+                time.sleep(0.1)
+            assert "connected in" in stderr_path.read_text(), "the run never reached the measuring phase"
+            gateway_pids = set(watcher.pids)
+            process.kill()
+            process.wait(timeout=10)
+            killed_at = time.monotonic()
+            survivors = wait_until_gone(gateway_pids, timeout=3.0)
+            gone_after = time.monotonic() - killed_at
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    assert process.returncode == -signal.SIGKILL
+    assert len(gateway_pids) >= 3
+    assert survivors == [], f"still alive {gone_after:.2f} s after SIGKILL: {survivors}"
+    # The guard also removes the temporary root and writes a failed summary.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and list(tmp_path.glob(".rpc-rtt-*")):
+        time.sleep(0.1)
+    assert list(tmp_path.glob(".rpc-rtt-*")) == []
+    summary = json.loads((output / "qa-suite-summary.json").read_text())
+    assert summary["scenarios"][0]["status"] == "fail"
+    assert "killed with SIGKILL" in summary["scenarios"][0]["details"]
+    assert (output / "gateway.log").exists()
