@@ -8,13 +8,17 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from datetime import datetime, timezone
+
+from .stats import duration_ms, duration_us
 
 SCENARIO_ID = "rpc-gateway-smoke"
 SCENARIO_TITLE = "Gateway RPC loopback smoke"
 PROVIDER_MODE = "gateway-rpc"
 EVENTS_FILE = "rpc-events.json"
 SUMMARY_FILE = "qa-suite-summary.json"
+REPORT_FILE = "qa-suite-report.md"
 # Files copied from the temporary root into the output folder: (source name, target name).
 GATEWAY_LOGS = (
     ("gateway.stdout.log", "gateway.stdout.log"),
@@ -60,24 +64,77 @@ def write_atomic(path, text):
         raise
 
 
-def connect_event(duration_ms, duration_us):
+def connect_event(duration_ns):
+    """Return the ``rpc-events.json`` entry of the ``connect`` handshake."""
     return {
         "event": "gateway-rpc.connect",
-        "payload": {"method": "connect", "ok": True, "durationMs": duration_ms, "durationUs": duration_us},
+        "payload": {
+            "method": "connect",
+            "ok": True,
+            "durationMs": duration_ms(duration_ns),
+            "durationUs": duration_us(duration_ns),
+        },
     }
 
 
-def sample_event(sample):
-    """Return the ``rpc-events.json`` entry of one measured request."""
+def sample_event(method, iteration, duration_ns, warmup=False):
+    """Return the ``rpc-events.json`` entry of one request.
+
+    The reference's keys come first, in its order. ``warmup: true`` marks a warm-up request,
+    which no statistic includes; ``durationUs`` is the exact duration.
+    """
     payload = {
         "kind": "gateway-rpc",
-        "method": sample.method,
+        "method": method,
         "ok": True,
-        "durationMs": sample.duration_ms,
-        "iteration": sample.iteration,
-        "durationUs": sample.duration_us,
+        "durationMs": duration_ms(duration_ns),
+        "iteration": iteration,
     }
+    if warmup:
+        payload["warmup"] = True
+    payload["durationUs"] = duration_us(duration_ns)
     return {"event": "gateway-rpc", "payload": payload}
+
+
+class EventLog:
+    """``rpc-events.json``, written one event at a time so that memory stays flat.
+
+    Events go to a temporary file in the output folder as they arrive; :meth:`finish` closes
+    the JSON array and renames the file into place. The text is the same as
+    ``JSON.stringify(events, null, 2)`` would give. ``append`` may be called from several threads.
+    """
+
+    def __init__(self, output_dir):
+        self.path = os.path.join(output_dir, EVENTS_FILE)
+        fd, self._temporary = tempfile.mkstemp(prefix=f".{EVENTS_FILE}.", suffix=".tmp", dir=output_dir)
+        self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 16)
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def append(self, event):
+        text = json.dumps(event, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        with self._lock:
+            self._file.write(("[\n  " if self.count == 0 else ",\n  ") + text)
+            self.count += 1
+
+    def finish(self):
+        """Close the array and move the file into place; return its path. Safe to call twice."""
+        with self._lock:
+            if self._file is None:
+                return self.path
+            self._file.write("\n]\n" if self.count else "[]\n")
+            self._file.close()
+            self._file = None
+            os.chmod(self._temporary, 0o644)
+            os.replace(self._temporary, self.path)
+        return self.path
+
+    def discard(self):
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+                os.unlink(self._temporary)
 
 
 def build_summary(*, status, details, started_at, finished_at, measurement=None):
@@ -98,14 +155,11 @@ def build_summary(*, status, details, started_at, finished_at, measurement=None)
     }
 
 
-def write_results(output_dir, events, summary):
-    """Write ``rpc-events.json`` and ``qa-suite-summary.json``; return their paths."""
-    os.makedirs(output_dir, exist_ok=True)
-    events_path = os.path.join(output_dir, EVENTS_FILE)
-    summary_path = os.path.join(output_dir, SUMMARY_FILE)
-    write_atomic(events_path, to_json(events))
-    write_atomic(summary_path, to_json(summary))
-    return {"events": events_path, "summary": summary_path}
+def write_summary(output_dir, summary):
+    """Write ``qa-suite-summary.json`` atomically; return its path."""
+    path = os.path.join(output_dir, SUMMARY_FILE)
+    write_atomic(path, to_json(summary))
+    return path
 
 
 def copy_gateway_logs(sandbox_root, output_dir):

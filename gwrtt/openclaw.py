@@ -305,3 +305,14 @@ def plan_launch(*, repo_root, node, protocol, gateway_command, environ, cwd):
     node_path, node_version = check_node(node or default_node(install), install)
     command = (node_path, *install.launcher_args())
     return LaunchPlan(command, install.root, chosen, install, node_version)
+
+
+def resolve_protocol(*, repo_root, protocol, environ, cwd):
+    """Return the protocol range for attach mode: ``--protocol``, else the OpenClaw folder's."""
+    if protocol is not None:
+        return parse_protocol_option(protocol)
+    try:
+        root, origin = choose_repo_root(repo_root and str(repo_root), environ, cwd)
+    except UsageError:
+        raise UsageError("--protocol: required with --url when no OpenClaw folder is found") from None
+    return find_protocol_range(load_install(root, origin))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import UsageError
+from .gates import Gate, check_gate_methods
 
 DEFAULT_METHODS = ("health", "config.get")
 DEFAULT_ITERATIONS = 10
@@ -14,6 +15,8 @@ DEFAULT_ITERATIONS = 10
 MAX_ITERATIONS = 1_000_000
 DEFAULT_READY_TIMEOUT = 120.0
 DEFAULT_REQUEST_TIMEOUT = 10.0
+# One worker thread per request in flight; beyond this the GIL, not the gateway, sets the pace.
+MAX_IN_FLIGHT = 256
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,19 @@ class RunOptions:
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     protocol: str | None = None
     gateway_command: tuple[str, ...] | None = None
-    environ: dict | None = field(default=None, repr=False, compare=False)
+    warmup: int = 0
+    concurrency: int = 1
+    connections: int = 1
+    gates: tuple[Gate, ...] = ()
+    junit_path: Path | None = None
+    url: str | None = None
+    token_file: Path | None = None
+    token_env: str | None = None
+
+    @property
+    def attach(self):
+        """True when measuring a running gateway at ``url`` instead of starting one."""
+        return self.url is not None
 
     def validated(self):
         """Return a checked copy with absolute paths, or raise ``UsageError``."""
@@ -43,19 +58,64 @@ class RunOptions:
         methods = parse_methods(self.methods) if isinstance(self.methods, str) else tuple(self.methods)
         check_methods(methods)
         check_iterations(self.iterations)
+        check_count("--warmup", self.warmup, minimum=0, maximum=MAX_ITERATIONS)
+        check_count("--concurrency", self.concurrency, minimum=1, maximum=MAX_IN_FLIGHT)
+        check_count("--connections", self.connections, minimum=1, maximum=MAX_IN_FLIGHT)
+        if self.concurrency * self.connections > MAX_IN_FLIGHT:
+            raise UsageError(
+                f"--concurrency {self.concurrency} times --connections {self.connections} is more than "
+                f"{MAX_IN_FLIGHT} requests in flight"
+            )
         check_timeout("--ready-timeout", self.ready_timeout)
         check_timeout("--request-timeout", self.request_timeout)
+        check_gate_methods(self.gates, methods)
         if self.gateway_command is not None and not self.gateway_command:
             raise UsageError("--gateway-command: empty command")
+        self._check_attach_options()
         return replace(
             self,
-            output_dir=Path(self.output_dir).expanduser().absolute(),
-            repo_root=Path(self.repo_root).expanduser().absolute() if self.repo_root else None,
+            output_dir=_absolute(self.output_dir),
+            repo_root=_absolute(self.repo_root) if self.repo_root else None,
             methods=methods,
             ready_timeout=float(self.ready_timeout),
             request_timeout=float(self.request_timeout),
             gateway_command=tuple(self.gateway_command) if self.gateway_command else None,
+            gates=tuple(self.gates),
+            junit_path=_absolute(self.junit_path) if self.junit_path else None,
+            token_file=_absolute(self.token_file) if self.token_file else None,
         )
+
+    def _check_attach_options(self):
+        if self.url is None:
+            if self.token_file or self.token_env:
+                option = "--token-file" if self.token_file else "--token-env"
+                raise UsageError(f"{option}: only used with --url, which is missing")
+            return
+        if self.token_file and self.token_env:
+            raise UsageError("--token-file and --token-env: give one of them, not both")
+        if not self.token_file and not self.token_env:
+            raise UsageError(f"--url {self.url}: also give --token-file PATH or --token-env NAME")
+        for option, value in (("--gateway-command", self.gateway_command), ("--node", self.node)):
+            if value:
+                raise UsageError(f"{option}: cannot be combined with --url, which measures a running gateway")
+
+
+def _absolute(path):
+    return Path(path).expanduser().absolute()
+
+
+def parse_count(option, text, *, minimum, maximum):
+    """Parse a whole-number option such as ``--warmup`` within ``minimum..maximum``."""
+    if not re.fullmatch(r"\s*\+?\d+\s*", text or ""):
+        raise UsageError(f"{option}: expected a whole number from {minimum} to {maximum}, got {text!r}")
+    value = int(text)
+    check_count(option, value, minimum=minimum, maximum=maximum)
+    return value
+
+
+def check_count(option, value, *, minimum, maximum):
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise UsageError(f"{option}: expected a whole number from {minimum} to {maximum}, got {value!r}")
 
 
 def parse_iterations(text):

@@ -9,11 +9,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import artifacts
+from . import artifacts, attach, report
 from .errors import CleanupError, GwrttError, Interrupted, PortInUseError, UsageError
+from .exact import exact_stats, histogram, throughput
+from .gates import evaluate_gate
 from .gateway import GatewayProcess, allocate_port
-from .measure import measure_sequential
-from .openclaw import plan_launch
+from .measure import measure
+from .openclaw import plan_launch, resolve_protocol
 from .rpc import connect, connect_params
 from .sandbox import MARKER_VARIABLE, Sandbox, default_compile_cache
 from .stats import reference_stats, round_half_up
@@ -24,6 +26,13 @@ log = logging.getLogger(__name__)
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # A port taken between allocation and bind costs a new port; this many retries, then failure.
 PORT_RETRIES = 3
+PHASE_TEXT = {
+    "starting": "starting the gateway",
+    "waiting-ready": "waiting for the gateway to be ready",
+    "connecting": "connecting",
+    "measuring": "measuring",
+    "stopping": "stopping the gateway",
+}
 
 
 @dataclass
@@ -31,9 +40,11 @@ class RunResult:
     """What one run produced.
 
     ``status`` is ``"pass"`` or ``"fail"``; ``details`` is the summary's details text.
-    ``stats`` and ``by_method`` hold the reference statistics (``None`` when no measurement
-    finished). ``artifacts`` maps ``"summary"``, ``"events"`` and the log names to paths that
-    exist. ``signal`` is the number of the signal that interrupted the run, if one did.
+    ``stats`` and ``by_method`` hold the reference statistics in whole milliseconds, and
+    ``exact`` and ``exact_by_method`` the exact ones in microseconds (all ``None`` when no
+    measurement finished). ``durations_ns`` maps each method to its measured round trips.
+    ``artifacts`` maps ``"summary"``, ``"events"``, ``"report"``, ``"junit"`` and the log names
+    to paths that exist. ``signal`` is the number of the signal that interrupted the run.
     ``phase`` is where the run ended: ``"done"`` after a full measurement.
     """
 
@@ -42,7 +53,11 @@ class RunResult:
     phase: str
     stats: dict | None = None
     by_method: dict | None = None
-    samples: list = field(default_factory=list)
+    exact: dict | None = None
+    exact_by_method: dict | None = None
+    throughput_rps: float | None = None
+    durations_ns: dict = field(default_factory=dict)
+    gate_results: list = field(default_factory=list)
     artifacts: dict = field(default_factory=dict)
     error: BaseException | None = None
     signal: int | None = None
@@ -59,18 +74,27 @@ class RunResult:
             return 128 + self.signal
         return 0 if self.passed else 1
 
+    def histogram(self, bins=10):
+        """Return a histogram of all measured round trips (see :func:`gwrtt.exact.histogram`)."""
+        values = [value for durations in self.durations_ns.values() for value in durations]
+        return histogram(values, bins) if values else []
+
 
 class Runner:
-    """Start an isolated gateway, measure it, write the artifacts and clean everything up.
+    """Start an isolated gateway (or attach to a running one), measure it, write the artifacts
+    and clean everything up.
 
-    ``run()`` raises :class:`UsageError` for invalid options before it creates anything.
-    After that it does not raise: every failure becomes a result with ``status == "fail"``,
-    and the summary is written. It never prints and never calls ``sys.exit``.
+    ``run()`` raises :class:`~gwrtt.errors.UsageError` for invalid options before it creates
+    anything. After that it does not raise: every failure becomes a result with
+    ``status == "fail"``, and the summary is written. It never prints and never calls
+    ``sys.exit``. While it runs, ``phase`` names the current phase and ``requests_done`` counts
+    the responses received, for progress displays in other threads.
 
-    In the main thread it handles SIGINT, SIGTERM and SIGHUP while the gateway runs: the run
-    stops, cleans up, restores the previous handlers and, when ``reraise_signals`` is true,
-    raises the same signal again so that it takes its usual course (``KeyboardInterrupt`` for
-    SIGINT under Python's default handler). In other threads it installs no handlers.
+    In the main thread it handles SIGINT, SIGTERM and SIGHUP while the run is in progress: the
+    run stops, cleans up, writes the summary, restores the previous handlers and, when
+    ``reraise_signals`` is true, raises the same signal again so that it takes its usual course
+    (``KeyboardInterrupt`` for SIGINT under Python's default handler). In other threads it
+    installs no handlers; the caller then owns interruption.
     """
 
     def __init__(self, options, *, reraise_signals=True, environ=None, cwd=None):
@@ -79,53 +103,40 @@ class Runner:
         self.environ = dict(os.environ if environ is None else environ)
         self.cwd = cwd or os.getcwd()
         self.phase = "created"
+        self.requests_done = 0
+        self.requests_total = 0
         self._signum = None
         self._tearing_down = False
         self._previous_handlers = {}
         self._gateway = None
         self._sandbox = None
         self._watchdog = None
-        self._client = None
+        self._clients = []
 
     def run(self):
         """Run all phases and return a :class:`RunResult`."""
         options = self.options.validated()
-        self._signum = None
-        self._tearing_down = False
-        plan = plan_launch(
-            repo_root=options.repo_root,
-            node=options.node,
-            protocol=options.protocol,
-            gateway_command=options.gateway_command,
-            environ=self.environ,
-            cwd=self.cwd,
-        )
+        target = self._plan(options)
         prepare_output_dir(options.output_dir)
+        self._reset(options)
 
         started_at = artifacts.utc_now()
-        blocked = self._block_signals()
+        previous_mask = self._block_signals()
         try:
-            self._sandbox = Sandbox(options.output_dir)
-            self._watchdog = Watchdog(
-                marker_variable=MARKER_VARIABLE,
-                marker=self._sandbox.marker,
-                temp_root=self._sandbox.root,
-                output_dir=options.output_dir,
-                started_at=artifacts.iso_timestamp(started_at),
-            )
-            self._watchdog.start()
+            events = artifacts.EventLog(str(options.output_dir))
+            if not options.attach:
+                self._create_sandbox(options, started_at)
             self._install_handlers()
         finally:
-            self._unblock_signals(blocked)
+            self._unblock_signals(previous_mask)
 
         result = RunResult(status="fail", details="", phase="starting")
-        events = []
         try:
-            self._measure(options, plan, result, events)
+            self._run_phases(options, target, result, events)
         except Interrupted as exc:
             result.signal = exc.signum
             result.error = exc
-            result.details = f"interrupted by {exc.signal_name} while {describe_phase(result.phase)}"
+            result.details = f"interrupted by {exc.signal_name} while {PHASE_TEXT.get(result.phase, result.phase)}"
         except GwrttError as exc:
             result.error = exc
             result.details = describe_error(exc)
@@ -136,78 +147,112 @@ class Runner:
         finally:
             self._tearing_down = True
             self._clean_up(options, result)
+            self._write_artifacts(options, result, events, started_at)
             self._remove_handlers()
 
         if result.signal is None and self._signum is not None:
             result.signal = self._signum
-            result.status = "fail"
-            result.details = _join(result.details, f"interrupted by {signal.Signals(self._signum).name} during cleanup")
-        self._write_summary(options, result, events, started_at)
-
         if result.signal is not None and self.reraise_signals:
             signal.raise_signal(result.signal)
         return result
 
+    def _plan(self, options):
+        if options.attach:
+            host, port = attach.parse_url(options.url)
+            token = attach.read_token(options.token_file, options.token_env, self.environ)
+            protocol = resolve_protocol(repo_root=options.repo_root, protocol=options.protocol, environ=self.environ, cwd=self.cwd)
+            return _AttachTarget(host, port, token, protocol)
+        return plan_launch(
+            repo_root=options.repo_root,
+            node=options.node,
+            protocol=options.protocol,
+            gateway_command=options.gateway_command,
+            environ=self.environ,
+            cwd=self.cwd,
+        )
+
+    def _reset(self, options):
+        self._signum = None
+        self._tearing_down = False
+        self._clients = []
+        self.requests_done = 0
+        self.requests_total = len(options.methods) * (options.warmup + options.iterations)
+
+    def _create_sandbox(self, options, started_at):
+        self._sandbox = Sandbox(options.output_dir)
+        self._watchdog = Watchdog(
+            marker_variable=MARKER_VARIABLE,
+            marker=self._sandbox.marker,
+            temp_root=self._sandbox.root,
+            output_dir=options.output_dir,
+            started_at=artifacts.iso_timestamp(started_at),
+        )
+        self._watchdog.start()
+
     # --- phases -------------------------------------------------------------------------------
 
-    def _measure(self, options, plan, result, events):
+    def _run_phases(self, options, target, result, events):
         started = time.monotonic()
         ready_deadline = started + options.ready_timeout
 
-        # Start the gateway and wait for /readyz; a port taken before the gateway binds it
-        # costs a new port.
+        # Start the gateway and wait until /readyz answers 200 (not in attach mode).
+        if options.attach:
+            host, port, token = target.host, target.port, target.token
+        else:
+            host, token = "127.0.0.1", self._sandbox.token
+            port = self._start_until_ready(options, target, result, ready_deadline)
+            result.timings["ready_s"] = time.monotonic() - started
+
+        # Open the connections; the gateway may still answer "starting" for a moment.
+        self._set_phase(result, "connecting")
+        params = connect_params(target.protocol, token, sys.platform)
+        connect_budget = max(options.request_timeout, ready_deadline - time.monotonic())
+        for index in range(options.connections):
+            client, hello = connect(host, port, params, timeout=connect_budget, request_timeout=options.request_timeout)
+            self._clients.append(client)
+            if index == 0:
+                events.append(artifacts.connect_event(hello.duration_ns))
+                log.info("connected in %.1f ms", hello.duration_ns / 1e6)
+
+        # Measure each method in turn.
+        self._set_phase(result, "measuring")
+        measuring_started = time.monotonic()
+        measured = measure(
+            self._clients,
+            options.methods,
+            options.iterations,
+            warmup=options.warmup,
+            concurrency=options.concurrency,
+            request_timeout=options.request_timeout,
+            on_sample=lambda *sample: self._record(events, *sample),
+        )
+        result.timings["measure_s"] = time.monotonic() - measuring_started
+        log.info("measured %d requests in %.2f s", self.requests_done, result.timings["measure_s"])
+
+        # Summarise and check the gates.
+        self._summarise(options, measured, result)
+        self._set_phase(result, "done")
+
+    def _start_until_ready(self, options, plan, result, ready_deadline):
+        """Start the gateway and wait for readiness, with a new port if the first was taken."""
         for attempt in range(PORT_RETRIES + 1):
             port = allocate_port()
-            self._start_gateway(options, plan, port)
-            result.phase = self.phase = "waiting-ready"
+            self._set_phase(result, "starting")
+            self._start_gateway(plan, port)
+            self._set_phase(result, "waiting-ready")
             try:
                 ready_after = self._gateway.wait_ready(port, max(0.0, ready_deadline - time.monotonic()))
-                break
             except PortInUseError:
                 if attempt == PORT_RETRIES:
                     raise
                 log.warning("port %d was taken before the gateway bound it; retrying with a new port", port)
                 self._gateway.stop()
-                result.phase = self.phase = "starting"
-        result.timings["ready_s"] = time.monotonic() - started
-        log.info("gateway ready after %.2f s (pid %d, port %d)", ready_after, self._gateway.pid, port)
-        self._gateway.snapshot()
+                continue
+            log.info("gateway ready after %.2f s (pid %d, port %d)", ready_after, self._gateway.pid, port)
+            self._gateway.snapshot()
+            return port
 
-        # Connect and complete the handshake, retrying while the gateway says it is starting.
-        result.phase = self.phase = "connecting"
-        params = connect_params(plan.protocol, self._sandbox.token, sys.platform)
-        connect_budget = max(options.request_timeout, ready_deadline - time.monotonic())
-        self._client, hello = connect("127.0.0.1", port, params, timeout=connect_budget, request_timeout=options.request_timeout)
-        events.append(artifacts.connect_event(round_half_up(hello.duration_ns / 1e6), round(hello.duration_ns / 1000, 3)))
-        log.info("connected in %.1f ms", hello.duration_ns / 1e6)
-
-        # Measure each method in turn.
-        result.phase = self.phase = "measuring"
-        measuring_started = time.monotonic()
-        samples = measure_sequential(
-            self._client,
-            options.methods,
-            options.iterations,
-            request_timeout=options.request_timeout,
-            on_sample=lambda sample: events.append(artifacts.sample_event(sample)),
-        )
-        result.timings["measure_s"] = time.monotonic() - measuring_started
-        result.samples = samples
-
-        # Summarise.
-        result.stats = reference_stats([sample.duration_ms for sample in samples])
-        result.by_method = {
-            method: reference_stats([sample.duration_ms for sample in samples if sample.method == method])
-            for method in options.methods
-        }
-        result.details = artifacts.compact_json(
-            {"iterations": options.iterations, "methods": list(options.methods), "stats": result.stats, "byMethod": result.by_method}
-        )
-        result.status = "pass"
-        result.phase = self.phase = "done"
-
-    def _start_gateway(self, options, plan, port):
-        self.phase = "starting"
+    def _start_gateway(self, plan, port):
         self._sandbox.write_config(port)
         command = [*plan.command, "gateway", "run", "--port", str(port), "--bind", "loopback", "--allow-unconfigured"]
         env = self._sandbox.environment(self.environ, default_compile_cache(self.environ))
@@ -222,14 +267,49 @@ class Runner:
         )
         self._watchdog.watch(self._gateway.start())
 
-    # --- cleanup ------------------------------------------------------------------------------
+    def _record(self, events, method, iteration, duration_ns, warmup):
+        events.append(artifacts.sample_event(method, iteration, duration_ns, warmup))
+        self.requests_done += 1
+
+    def _summarise(self, options, measured, result):
+        result.durations_ns = {method: measurement.durations_ns for method, measurement in measured.items()}
+        all_ns = [value for measurement in measured.values() for value in measurement.durations_ns]
+        result.stats = reference_stats([round_half_up(value / 1e6) for value in all_ns])
+        result.by_method = {
+            method: reference_stats([round_half_up(value / 1e6) for value in measurement.durations_ns])
+            for method, measurement in measured.items()
+        }
+        result.exact = exact_stats(all_ns)
+        result.exact_by_method = {method: exact_stats(measurement.durations_ns) for method, measurement in measured.items()}
+        result.throughput_rps = throughput(len(all_ns), sum(measurement.elapsed_ns for measurement in measured.values()))
+        method_rates = {method: throughput(measurement.count, measurement.elapsed_ns) for method, measurement in measured.items()}
+
+        details = {
+            "iterations": options.iterations,
+            "methods": list(options.methods),
+            "stats": result.stats,
+            "byMethod": result.by_method,
+            "warmup": options.warmup,
+            "concurrency": options.concurrency,
+            "connections": options.connections,
+            "statsUs": result.exact,
+            "byMethodUs": result.exact_by_method,
+            "throughputRps": result.throughput_rps,
+            "byMethodThroughputRps": method_rates,
+        }
+        result.gate_results = [evaluate_gate(gate, result.exact_by_method[gate.method]) for gate in options.gates]
+        violations = [gate_result.message for gate_result in result.gate_results if not gate_result.passed]
+        result.details = "\n".join([*violations, artifacts.compact_json(details)])
+        result.status = "fail" if violations else "pass"
+
+    # --- cleanup and artifacts ----------------------------------------------------------------
 
     def _clean_up(self, options, result):
-        """Close the client, stop the gateway tree, keep its logs and remove the temporary root."""
+        """Close the clients, stop the gateway tree, keep its logs and remove the temporary root."""
         self.phase = "stopping"
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        for client in self._clients:
+            client.close()
+        self._clients = []
 
         if self._gateway is not None:
             try:
@@ -239,25 +319,33 @@ class Runner:
             except CleanupError as exc:
                 result.status = "fail"
                 result.details = _join(result.details, str(exc))
+            self._gateway = None
 
-        try:
-            result.artifacts.update(_name_logs(artifacts.copy_gateway_logs(self._sandbox.root, options.output_dir)))
-        except OSError as exc:
-            result.details = _join(result.details, f"warning: failed to copy gateway logs: {exc}")
+        if self._sandbox is not None:
+            try:
+                copied = artifacts.copy_gateway_logs(str(self._sandbox.root), str(options.output_dir))
+                result.artifacts.update({os.path.basename(path): path for path in copied})
+            except OSError as exc:
+                result.details = _join(result.details, f"warning: failed to copy gateway logs: {exc}")
+            try:
+                self._sandbox.remove()
+            except CleanupError as exc:
+                result.status = "fail"
+                result.details = _join(result.details, str(exc))
+            self._sandbox = None
 
-        try:
-            self._sandbox.remove()
-        except CleanupError as exc:
+        if self._watchdog is not None:
+            self._watchdog.disarm()
+            self._watchdog = None
+
+    def _write_artifacts(self, options, result, events, started_at):
+        """Write the events, the summary, the Markdown report and, if asked for, JUnit XML."""
+        if result.signal is None and self._signum is not None:
             result.status = "fail"
-            result.details = _join(result.details, str(exc))
-        self._gateway = None
-        self._sandbox = None
-        self._watchdog.disarm()
-        self._watchdog = None
-
-    def _write_summary(self, options, result, events, started_at):
+            result.details = _join(result.details, f"interrupted by {signal.Signals(self._signum).name} during cleanup")
+        finished_at = artifacts.utc_now()
         measurement = None
-        if result.status == "pass" and result.stats:
+        if result.stats is not None:
             measurement = {
                 "finalMatchedReplyRttMs": result.stats["p50Ms"],
                 "durationMs": result.stats["p50Ms"],
@@ -268,15 +356,59 @@ class Runner:
             status=result.status,
             details=result.details,
             started_at=started_at,
-            finished_at=artifacts.utc_now(),
+            finished_at=finished_at,
             measurement=measurement,
         )
         try:
-            result.artifacts.update(artifacts.write_results(options.output_dir, events, summary))
+            result.artifacts["events"] = events.finish()
+            result.artifacts["summary"] = artifacts.write_summary(str(options.output_dir), summary)
+            result.artifacts["report"] = self._write_report(options, result, started_at, finished_at)
+            if options.junit_path is not None:
+                result.artifacts["junit"] = self._write_junit(options, result)
         except OSError as exc:
             result.status = "fail"
-            result.details = _join(result.details, f"failed to write the summary: {exc}")
-        result.phase = result.phase if result.status == "fail" else "done"
+            result.details = _join(result.details, f"failed to write the artifacts: {exc}")
+        if result.status == "fail" and result.phase == "done":
+            result.phase = "stopping"
+
+    def _write_report(self, options, result, started_at, finished_at):
+        text = report.render_markdown_report(
+            status=result.status,
+            started_at=started_at,
+            finished_at=finished_at,
+            details=result.details,
+            by_method_exact=result.exact_by_method,
+            overall_exact=result.exact,
+            throughput_rps=result.throughput_rps,
+            gate_results=result.gate_results,
+        )
+        path = os.path.join(options.output_dir, artifacts.REPORT_FILE)
+        artifacts.write_atomic(path, text)
+        return path
+
+    def _write_junit(self, options, result):
+        gate_failure = any(not gate_result.passed for gate_result in result.gate_results)
+        failure = None
+        if result.status == "fail" and (result.exact_by_method is None or not gate_failure):
+            failure = result.details or "failed"
+        text = report.render_junit(
+            by_method_exact=result.exact_by_method,
+            gate_results=result.gate_results,
+            failure=failure,
+            properties={
+                "iterations": options.iterations,
+                "methods": list(options.methods),
+                "warmup": options.warmup,
+                "concurrency": options.concurrency,
+                "connections": options.connections,
+            },
+        )
+        options.junit_path.parent.mkdir(parents=True, exist_ok=True)
+        artifacts.write_atomic(str(options.junit_path), text)
+        return str(options.junit_path)
+
+    def _set_phase(self, result, phase):
+        result.phase = self.phase = phase
 
     # --- signals and atexit -------------------------------------------------------------------
 
@@ -284,6 +416,8 @@ class Runner:
         return threading.current_thread() is threading.main_thread()
 
     def _block_signals(self):
+        # Signals wait until the handlers are in place, so none can strike between creating the
+        # temporary root and being able to clean it up.
         if not self._in_main_thread():
             return None
         return signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
@@ -318,6 +452,8 @@ class Runner:
     def _at_exit(self):
         # Reached only when the interpreter exits while a run is still going, for example after
         # sys.exit() in another thread.
+        for client in self._clients:
+            client.close()
         if self._gateway is not None:
             try:
                 self._gateway.stop()
@@ -332,10 +468,19 @@ class Runner:
             self._watchdog.disarm()
 
 
+@dataclass(frozen=True)
+class _AttachTarget:
+    host: str
+    port: int
+    token: str
+    protocol: object
+
+
 def prepare_output_dir(path):
     """Create the output folder if needed and check that it and its parent are writable.
 
-    Raises :class:`UsageError` and removes any folder it created when a check fails.
+    Raises :class:`~gwrtt.errors.UsageError` and removes any folder it created when a check
+    fails.
     """
     if path.exists() and not path.is_dir():
         raise UsageError(f"--output-dir: not a folder: {path}")
@@ -347,9 +492,10 @@ def prepare_output_dir(path):
     try:
         path.mkdir(parents=True, exist_ok=True)
         for folder in (path, path.parent):
-            with open(os.path.join(folder, f".gwrtt-write-test-{os.getpid()}"), "w"):
+            test_file = os.path.join(folder, f".gwrtt-write-test-{os.getpid()}")
+            with open(test_file, "w"):
                 pass
-            os.unlink(os.path.join(folder, f".gwrtt-write-test-{os.getpid()}"))
+            os.unlink(test_file)
     except OSError as exc:
         for folder in created:
             try:
@@ -357,16 +503,6 @@ def prepare_output_dir(path):
             except OSError:
                 pass
         raise UsageError(f"--output-dir: {path} is not writable: {exc.strerror or exc}") from exc
-
-
-def describe_phase(phase):
-    return {
-        "starting": "starting the gateway",
-        "waiting-ready": "waiting for the gateway to be ready",
-        "connecting": "connecting",
-        "measuring": "measuring",
-        "stopping": "stopping the gateway",
-    }.get(phase, phase)
 
 
 def describe_error(exc):
@@ -380,7 +516,3 @@ def describe_error(exc):
 
 def _join(first, second):
     return f"{first}\n{second}" if first else second
-
-
-def _name_logs(paths):
-    return {os.path.basename(path): path for path in paths}

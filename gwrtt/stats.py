@@ -21,6 +21,16 @@ def round_half_up(value):
     return floor
 
 
+def duration_ms(duration_ns):
+    """Return a duration in whole milliseconds, rounded half up as the reference rounds samples."""
+    return round_half_up(duration_ns / 1_000_000)
+
+
+def duration_us(duration_ns):
+    """Return a duration in microseconds with three decimals (nanosecond resolution)."""
+    return round(duration_ns / 1000, 3)
+
+
 def nearest_rank(sorted_values, fraction):
     """Return the nearest-rank quantile of an ascending, non-empty sequence.
 

@@ -8,7 +8,8 @@ marker (and every descendant of the gateway pids it was told about), copies the 
 into the output folder, writes a failed summary there unless one exists, and removes the
 temporary root and the gateway's lock files.
 
-Run as ``python -m gwrtt.watchdog --marker M --temp-root PATH --output-dir DIR --started-at ISO``.
+The guard runs ``main()`` of this module in a new interpreter, with ``--marker-variable``,
+``--marker``, ``--temp-root``, ``--output-dir`` and ``--started-at``.
 """
 
 import argparse
@@ -28,6 +29,8 @@ from .sandbox import remove_tree_and_locks
 # After gwrtt dies the gateway gets this long to exit on SIGTERM before SIGKILL. OpenClaw
 # 2026.9.6 finished its shutdown within 0.75 s here; the whole tree must be gone within 3 s.
 GUARD_GRACE = 1.0
+# "python -m gwrtt.watchdog" would import this module twice (the package imports it too).
+GUARD_ENTRY = "import sys; from gwrtt.watchdog import main; sys.exit(main(sys.argv[1:]))"
 
 
 class Watchdog:
@@ -55,8 +58,8 @@ class Watchdog:
             self._process = subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "gwrtt.watchdog",
+                    "-c",
+                    GUARD_ENTRY,
                     "--marker-variable",
                     self.marker_variable,
                     "--marker",
@@ -202,7 +205,7 @@ def _save_what_remains(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m gwrtt.watchdog")
+    parser = argparse.ArgumentParser(prog="gwrtt-guard")
     parser.add_argument("--marker-variable", required=True)
     parser.add_argument("--marker", required=True)
     parser.add_argument("--temp-root", required=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from gwrtt import artifacts
-from gwrtt.measure import Sample
 
 VECTORS = json.loads((Path(__file__).resolve().parents[2] / "shared" / "vectors" / "stats.json").read_text())
 
@@ -56,7 +55,7 @@ def test_summary_fail_has_no_measurement():
 
 
 def test_sample_event_shape():
-    event = artifacts.sample_event(Sample("config.get", 3, 2_500_400))
+    event = artifacts.sample_event("config.get", 3, 2_500_400)
     assert event == {
         "event": "gateway-rpc",
         "payload": {"kind": "gateway-rpc", "method": "config.get", "ok": True, "durationMs": 3, "iteration": 3, "durationUs": 2500.4},
@@ -64,18 +63,44 @@ def test_sample_event_shape():
     assert list(event["payload"]) == ["kind", "method", "ok", "durationMs", "iteration", "durationUs"]
 
 
+def test_warmup_event_marked():
+    event = artifacts.sample_event("health", 1, 999_999, warmup=True)
+    assert list(event["payload"]) == ["kind", "method", "ok", "durationMs", "iteration", "warmup", "durationUs"]
+    assert event["payload"]["warmup"] is True
+    assert event["payload"]["durationMs"] == 1
+
+
 def test_connect_event_shape():
-    event = artifacts.connect_event(15, 14_612.345)
+    event = artifacts.connect_event(14_612_345)
     assert event == {"event": "gateway-rpc.connect", "payload": {"method": "connect", "ok": True, "durationMs": 15, "durationUs": 14612.345}}
 
 
-def test_write_results_atomic_and_exact(tmp_path):
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_event_log_matches_json_stringify(tmp_path, count):
+    events = [artifacts.connect_event(1_000_000)] + [artifacts.sample_event("health", index, 1_500_000 + index) for index in range(1, count)]
+    events = events[:count]
+    log = artifacts.EventLog(str(tmp_path))
+    for event in events:
+        log.append(event)
+    path = log.finish()
+    assert Path(path).read_text() == artifacts.to_json(events)
+    assert os.listdir(tmp_path) == ["rpc-events.json"]
+    assert log.finish() == path
+
+
+def test_event_log_escapes_newlines_in_strings(tmp_path):
+    log = artifacts.EventLog(str(tmp_path))
+    event = {"event": "x", "payload": {"text": "a\nb"}}
+    log.append(event)
+    assert Path(log.finish()).read_text() == artifacts.to_json([event])
+
+
+def test_write_summary_atomic_and_exact(tmp_path):
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     summary = artifacts.build_summary(status="fail", details="x", started_at=now, finished_at=now)
-    paths = artifacts.write_results(str(tmp_path), [], summary)
-    assert Path(paths["events"]).read_text() == "[]\n"
-    assert json.loads(Path(paths["summary"]).read_text()) == summary
-    assert sorted(os.listdir(tmp_path)) == ["qa-suite-summary.json", "rpc-events.json"]
+    path = artifacts.write_summary(str(tmp_path), summary)
+    assert json.loads(Path(path).read_text()) == summary
+    assert os.listdir(tmp_path) == ["qa-suite-summary.json"]
 
 
 def test_copy_gateway_logs_skips_missing(tmp_path):

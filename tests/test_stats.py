@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gwrtt.measure import Sample
-from gwrtt.stats import nearest_rank, reference_stats, round_half_up
+from gwrtt.stats import duration_ms, nearest_rank, reference_stats, round_half_up
 
 VECTORS = json.loads((Path(__file__).resolve().parents[2] / "shared" / "vectors" / "stats.json").read_text())
 CASES = VECTORS["cases"]
@@ -28,8 +27,8 @@ def test_vector_stats(case):
 @pytest.mark.parametrize("case", CASES, ids=[f"case{index}" for index in range(len(CASES))])
 def test_vector_samples_from_nanoseconds(case):
     # The same rounding applied to samples as gwrtt measures them, in whole nanoseconds.
-    samples = [Sample("health", index, round(value * 1_000_000)) for index, value in enumerate(case["rawDurationsMs"], 1)]
-    assert [sample.duration_ms for sample in samples] == case["durationMs"]
+    durations_ns = [round(value * 1_000_000) for value in case["rawDurationsMs"]]
+    assert [duration_ms(value) for value in durations_ns] == case["durationMs"]
 
 
 @pytest.mark.parametrize("value, expected", [(2.5, 3), (0.5, 1), (1.4999, 1), (-2.5, -2), (-0.5, 0), (3.0, 3), (0.49999, 0)])
