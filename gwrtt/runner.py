@@ -45,7 +45,9 @@ class RunResult:
     measurement finished). ``durations_ns`` maps each method to its measured round trips.
     ``artifacts`` maps ``"summary"``, ``"events"``, ``"report"``, ``"junit"`` and the log names
     to paths that exist. ``signal`` is the number of the signal that interrupted the run.
-    ``phase`` is where the run ended: ``"done"`` after a full measurement.
+    ``phase`` is where the run ended: ``"done"`` after a full measurement. ``timings`` holds
+    ``ready_s`` and ``measure_s`` (durations in seconds) and ``ready_at`` and
+    ``connect_started_at`` (``time.monotonic()`` values), for the phases that were reached.
     """
 
     status: str
@@ -88,7 +90,8 @@ class Runner:
     anything. After that it does not raise: every failure becomes a result with
     ``status == "fail"``, and the summary is written. It never prints and never calls
     ``sys.exit``. While it runs, ``phase`` names the current phase and ``requests_done`` counts
-    the responses received, for progress displays in other threads.
+    the responses received, for progress displays in other threads, and ``port`` is the
+    gateway's port once one was chosen.
 
     In the main thread it handles SIGINT, SIGTERM and SIGHUP while the run is in progress: the
     run stops, cleans up, writes the summary, restores the previous handlers and, when
@@ -103,6 +106,7 @@ class Runner:
         self.environ = dict(os.environ if environ is None else environ)
         self.cwd = cwd or os.getcwd()
         self.phase = "created"
+        self.port = None
         self.requests_done = 0
         self.requests_total = 0
         self._signum = None
@@ -198,13 +202,16 @@ class Runner:
         # Start the gateway and wait until /readyz answers 200 (not in attach mode).
         if options.attach:
             host, port, token = target.host, target.port, target.token
+            self.port = port
         else:
             host, token = "127.0.0.1", self._sandbox.token
             port = self._start_until_ready(options, target, result, ready_deadline)
-            result.timings["ready_s"] = time.monotonic() - started
+            result.timings["ready_at"] = time.monotonic()
+            result.timings["ready_s"] = result.timings["ready_at"] - started
 
         # Open the connections; the gateway may still answer "starting" for a moment.
         self._set_phase(result, "connecting")
+        result.timings["connect_started_at"] = time.monotonic()
         params = connect_params(target.protocol, token, sys.platform)
         connect_budget = max(options.request_timeout, ready_deadline - time.monotonic())
         for index in range(options.connections):
@@ -236,7 +243,7 @@ class Runner:
     def _start_until_ready(self, options, plan, result, ready_deadline):
         """Start the gateway and wait for readiness, with a new port if the first was taken."""
         for attempt in range(PORT_RETRIES + 1):
-            port = allocate_port()
+            port = self.port = allocate_port()
             self._set_phase(result, "starting")
             self._start_gateway(plan, port)
             self._set_phase(result, "waiting-ready")
