@@ -20,6 +20,8 @@ KILL_GRACE = 1.5
 # How long to wait for processes to vanish after SIGKILL before calling the cleanup failed.
 KILL_WAIT = 1.5
 PROBE_TIMEOUT = 1.0
+# A probe with less time than this left cannot tell anything new.
+MIN_PROBE_TIME = 0.01
 # Readiness is polled this often, so gwrtt notices /readyz turning 200 within about 25 ms.
 PROBE_INTERVAL = 0.025
 STDERR_TAIL_CHARS = 4000
@@ -82,36 +84,39 @@ class GatewayProcess:
         """Return the leader's exit code, or ``None`` while it runs (negative: killed by a signal)."""
         return self._popen.poll() if self._popen else None
 
-    def wait_ready(self, port, timeout):
+    def wait_ready(self, port, deadline, timeout):
         """Poll ``/readyz`` until it answers 200; return the seconds waited.
 
-        ``/healthz`` answering 200 means live, not ready: a ``connect`` sent before ``/readyz``
-        answers 200 is rejected as ``UNAVAILABLE``. Probes go to 127.0.0.1 directly, whatever
-        proxy variables say. Raises :class:`GatewayStartError` as soon as the gateway exits and
-        :class:`GatewayNotReadyError` when ``timeout`` seconds pass.
+        ``deadline`` is a ``time.monotonic()`` value; ``timeout`` is the configured limit that
+        error messages name. ``/healthz`` answering 200 means live, not ready: a ``connect`` sent
+        before ``/readyz`` answers 200 is rejected as ``UNAVAILABLE``. Probes go to 127.0.0.1
+        directly, whatever proxy variables say. Raises :class:`GatewayStartError` as soon as the
+        gateway exits and :class:`GatewayNotReadyError` at the deadline.
         """
         started = time.monotonic()
-        deadline = started + timeout
         url = f"http://127.0.0.1:{port}/readyz"
-        last_probe = "no answer yet"
+        last_answer = None
+        last_error = "no answer yet"
         with requests.Session() as session:
             session.trust_env = False
             while True:
                 self._raise_if_exited()
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining < MIN_PROBE_TIME:
+                    # An HTTP answer says more than a probe cut short by the deadline.
                     raise GatewayNotReadyError(
-                        f"gateway not ready after {timeout:g} s: last /readyz probe: {last_probe}"
+                        f"gateway not ready after {timeout:g} s: last /readyz probe: {last_answer or last_error}"
                     )
 
+                probe_timeout = min(PROBE_TIMEOUT, remaining)
                 try:
-                    response = session.get(url, timeout=min(PROBE_TIMEOUT, remaining))
+                    response = session.get(url, timeout=probe_timeout)
                 except requests.RequestException as exc:
-                    last_probe = _describe_probe_error(exc)
+                    last_error = _describe_probe_error(exc, probe_timeout)
                 else:
                     if response.status_code == 200:
                         return time.monotonic() - started
-                    last_probe = f"HTTP {response.status_code} {response.text.strip()[:200]}"
+                    last_answer = f"HTTP {response.status_code} {response.text.strip()[:200]}"
 
                 time.sleep(max(0.0, min(PROBE_INTERVAL, deadline - time.monotonic())))
 
@@ -272,11 +277,15 @@ def _describe_exit(code):
     return f"exit code {code}"
 
 
-def _describe_probe_error(exc):
-    if isinstance(exc, requests.ConnectionError):
-        return "connection refused"
+def _describe_probe_error(exc, timeout):
+    # Check Timeout first: ConnectTimeout is both a Timeout and a ConnectionError.
     if isinstance(exc, requests.Timeout):
-        return f"no answer within {PROBE_TIMEOUT:g} s"
+        return f"no answer within {timeout:.3g} s"
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -179,6 +179,9 @@ class RpcClient:
                     self._dispatch(data, received_ns)
         except (websocket.WebSocketException, OSError, ValueError) as exc:
             reason = "the client closed the WebSocket" if self._closing else f"the WebSocket failed: {exc or type(exc).__name__}"
+        except Exception as exc:  # a bug in frame handling must not leave callers waiting
+            log.exception("the WebSocket reader stopped on an unexpected error")
+            reason = f"the WebSocket reader stopped: {type(exc).__name__}: {exc}"
         finally:
             self._fail_pending(reason)
 
@@ -195,8 +198,13 @@ class RpcClient:
 
         kind = frame.get("type")
         if kind == "res":
+            request_id = frame.get("id")
+            if not isinstance(request_id, str):
+                self.frames_ignored += 1
+                log.debug("ignored a response whose id is not a string")
+                return
             with self._pending_lock:
-                slot = self._pending.pop(frame.get("id"), None)
+                slot = self._pending.pop(request_id, None)
             if slot is None:
                 self.frames_ignored += 1
                 log.debug("ignored a response with an unknown id")

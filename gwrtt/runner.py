@@ -248,7 +248,7 @@ class Runner:
             self._start_gateway(plan, port)
             self._set_phase(result, "waiting-ready")
             try:
-                ready_after = self._gateway.wait_ready(port, max(0.0, ready_deadline - time.monotonic()))
+                ready_after = self._gateway.wait_ready(port, ready_deadline, options.ready_timeout)
             except PortInUseError:
                 if attempt == PORT_RETRIES:
                     raise
