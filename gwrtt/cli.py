@@ -222,8 +222,10 @@ def _configure_logging(verbose, quiet):
 def _report(result, args):
     """Print the result: the table and histogram (or the summary JSON), then the artifacts."""
     if not result.passed:
-        first_line = next((line for line in result.details.splitlines() if line), "measurement failed")
-        print(f"gwrtt: error: {first_line}", file=sys.stderr)
+        # After a finished measurement the details start with its JSON; the reason follows it.
+        lines = [line for line in result.details.splitlines() if line]
+        reason = next((line for line in lines if not line.startswith("{")), lines[0] if lines else "measurement failed")
+        print(f"gwrtt: error: {reason}", file=sys.stderr)
     if args.json:
         path = result.artifacts.get("summary")
         if path:

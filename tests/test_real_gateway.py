@@ -129,12 +129,25 @@ def test_cli_run_passes_and_leaves_nothing(tmp_path, real_gateway):
     assert "\x1b[" not in (output / "gateway.stdout.log").read_text(errors="replace")
 
 
-def test_sigterm_while_measuring_cleans_up(tmp_path, real_gateway):
+REAL_SIGNAL_CASES = [
+    # (signal, stderr text that shows the phase was reached, iterations, details text)
+    (signal.SIGINT, "gateway started", 3, "interrupted by SIGINT while waiting for the gateway to be ready"),
+    (signal.SIGTERM, "connected in", 1_000_000, "interrupted by SIGTERM while measuring"),
+    (signal.SIGHUP, "stopping gateway", 3, "interrupted by SIGHUP during cleanup"),
+]
+
+
+@pytest.mark.parametrize(
+    "signum, reached_text, iterations, details_text",
+    REAL_SIGNAL_CASES,
+    ids=["SIGINT-before-ready", "SIGTERM-measuring", "SIGHUP-cleanup"],
+)
+def test_signal_real_gateway(tmp_path, real_gateway, signum, reached_text, iterations, details_text):
     output = tmp_path / "out"
     stderr_path = tmp_path / "stderr.txt"
-    with TreeWatcher(tmp_path) as watcher, open(stderr_path, "w") as stderr_file:
+    with TreeWatcher(tmp_path, interval=0.02) as watcher, open(stderr_path, "w") as stderr_file:
         process = subprocess.Popen(
-            [GWRTT, "-v", "--output-dir", str(output), "--iterations", "1000000", "--methods", "health"],
+            [GWRTT, "-v", "--output-dir", str(output), "--iterations", str(iterations), "--methods", "health"],
             cwd=tmp_path,
             env=gwrtt_env(tmp_path),
             stdout=subprocess.DEVNULL,
@@ -142,11 +155,12 @@ def test_sigterm_while_measuring_cleans_up(tmp_path, real_gateway):
         )
         try:
             deadline = time.monotonic() + 150
-            while time.monotonic() < deadline and "connected in" not in stderr_path.read_text():
-                time.sleep(0.1)
-            assert "connected in" in stderr_path.read_text(), "the run never reached the measuring phase"
-            time.sleep(0.5)
-            process.send_signal(signal.SIGTERM)
+            while time.monotonic() < deadline and reached_text not in stderr_path.read_text():
+                time.sleep(0.01)
+            assert reached_text in stderr_path.read_text(), stderr_path.read_text()
+            if signum == signal.SIGTERM:
+                time.sleep(0.5)
+            process.send_signal(signum)
             signalled = time.monotonic()
             process.wait(timeout=30)
             stopped_after = time.monotonic() - signalled
@@ -156,17 +170,14 @@ def test_sigterm_while_measuring_cleans_up(tmp_path, real_gateway):
                 process.wait()
 
     stderr = stderr_path.read_text()
-    assert process.returncode == 128 + signal.SIGTERM
+    assert process.returncode == 128 + signum, stderr
     assert stopped_after < 5, stopped_after
-    assert "gwrtt: error: interrupted by SIGTERM while measuring" in stderr
-    assert "SIGKILL" not in stderr
     assert wait_until_gone(watcher.pids) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "stderr.txt"]
     summary = json.loads((output / "qa-suite-summary.json").read_text())
     assert summary["scenarios"][0]["status"] == "fail"
-    assert summary["scenarios"][0]["details"] == "interrupted by SIGTERM while measuring"
-    events = json.loads((output / "rpc-events.json").read_text())
-    assert len(events) > 1
+    assert details_text in summary["scenarios"][0]["details"]
+    assert f"gwrtt: error: {details_text}" in stderr
 
 
 def test_sigkill_guard_stops_tree(tmp_path, real_gateway):
