@@ -52,7 +52,8 @@ def processes_with_marker(marker, variable="GWRTT_RUN_ID"):
 
 
 class TreeWatcher:
-    """Collect, in a background thread, the pids of processes whose HOME lies below ``folder``.
+    """Collect, in a background thread, the pids of processes whose HOME lies below ``folder``,
+    and the gateway tokens in their environment.
 
     gwrtt points the gateway's HOME into its temporary root, which it creates beside the output
     folder, so this finds every process of the gateway's tree without knowing its pids.
@@ -64,6 +65,8 @@ class TreeWatcher:
         self.folder = str(folder)
         self.interval = interval
         self.pids = set()
+        self.tokens = set()
+        self.homes = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -79,8 +82,12 @@ class TreeWatcher:
         while not self._stop.is_set():
             for process in psutil.process_iter():
                 try:
-                    if process.environ().get("HOME", "").startswith(self.folder):
+                    environ = process.environ()
+                    if environ.get("HOME", "").startswith(self.folder):
                         self.pids.add(process.pid)
+                        self.homes.add(environ["HOME"])
+                        if environ.get("OPENCLAW_GATEWAY_TOKEN"):
+                            self.tokens.add(environ["OPENCLAW_GATEWAY_TOKEN"])
                 except (psutil.Error, OSError):
                     continue
             self._stop.wait(self.interval)

@@ -3,6 +3,7 @@
 Each test starts a real gateway (about 15 to 20 s on 2 cores). In CI these tests never skip.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -31,17 +32,25 @@ def gwrtt_env(tmp_path, **extra):
     return env
 
 
-def lock_files():
+def own_lock_files(homes):
+    """Return the lock files in the shared folder named after a database of these gateways.
+
+    Other gateways on the machine may hold locks there at the same time; only ours count.
+    """
+    hashes = set()
+    for home in homes:
+        state = os.path.join(os.path.dirname(home), "state", "state")
+        for name in ("openclaw.sqlite", "openclaw.sqlite-wal", "openclaw.sqlite-shm"):
+            hashes.add(hashlib.sha256(os.path.join(state, name).encode()).hexdigest()[:8])
     try:
-        return {entry.name for entry in STATE_LOCKS_DIR.iterdir()}
+        return sorted(entry.name for entry in STATE_LOCKS_DIR.iterdir() if entry.name.split(".")[1:2] and entry.name.split(".")[1] in hashes)
     except OSError:
-        return set()
+        return []
 
 
 def test_cli_run_passes_and_leaves_nothing(tmp_path, real_gateway):
     output = tmp_path / "out"
     env = gwrtt_env(tmp_path, HTTP_PROXY=DEAD_PROXY, HTTPS_PROXY=DEAD_PROXY, ALL_PROXY=DEAD_PROXY, http_proxy=DEAD_PROXY)
-    locks_before = lock_files()
     tmp_openclaw_before = os.path.exists("/tmp/openclaw")
 
     with TreeWatcher(tmp_path) as watcher:
@@ -58,7 +67,8 @@ def test_cli_run_passes_and_leaves_nothing(tmp_path, real_gateway):
     print(f"wall time {wall:.1f} s\n{completed.stdout}")
 
     assert completed.returncode == 0, completed.stderr
-    assert "summary: " + str(output / "qa-suite-summary.json") in completed.stdout
+    assert f"summary:  {output / 'qa-suite-summary.json'}\n" in completed.stdout
+    assert f"report:   {output / 'qa-suite-report.md'}\n" in completed.stdout
 
     # The gateway tree was seen and is gone; nothing is left beside the output folder.
     assert len(watcher.pids) >= 3
@@ -68,10 +78,12 @@ def test_cli_run_passes_and_leaves_nothing(tmp_path, real_gateway):
         "gateway.log",
         "gateway.stderr.log",
         "gateway.stdout.log",
+        "qa-suite-report.md",
         "qa-suite-summary.json",
         "rpc-events.json",
     ]
-    assert lock_files() == locks_before
+    assert len(watcher.homes) == 1
+    assert own_lock_files(watcher.homes) == []
     assert os.path.exists("/tmp/openclaw") == tmp_openclaw_before
 
     summary_text = (output / "qa-suite-summary.json").read_text()
@@ -105,7 +117,11 @@ def test_cli_run_passes_and_leaves_nothing(tmp_path, real_gateway):
     assert list(scenario) == ["id", "title", "status", "details", "rttMeasurement"]
     assert scenario["status"] == "pass"
     details = json.loads(scenario["details"])
-    assert list(details) == ["iterations", "methods", "stats", "byMethod"]
+    # The reference's keys first and in its order, then the added ones.
+    assert list(details) == [
+        "iterations", "methods", "stats", "byMethod",
+        "warmup", "concurrency", "connections", "statsUs", "byMethodUs", "throughputRps", "byMethodThroughputRps",
+    ]
     assert details["iterations"] == 3
     assert details["methods"] == ["health", "config.get"]
     all_ms = [event["payload"]["durationMs"] for event in measured]
@@ -113,6 +129,12 @@ def test_cli_run_passes_and_leaves_nothing(tmp_path, real_gateway):
     for method in ("health", "config.get"):
         method_ms = [event["payload"]["durationMs"] for event in measured if event["payload"]["method"] == method]
         assert details["byMethod"][method] == reference_stats(method_ms)
+    all_us = sorted(event["payload"]["durationUs"] for event in measured)
+    assert details["statsUs"]["count"] == 6
+    assert details["statsUs"]["minUs"] == all_us[0]
+    assert details["statsUs"]["maxUs"] == all_us[-1]
+    assert details["statsUs"]["p50Us"] == all_us[2]
+    assert details["throughputRps"] > 0
     assert scenario["rttMeasurement"] == {
         "finalMatchedReplyRttMs": details["stats"]["p50Ms"],
         "durationMs": details["stats"]["p50Ms"],
@@ -120,11 +142,12 @@ def test_cli_run_passes_and_leaves_nothing(tmp_path, real_gateway):
         "source": "gateway-rpc",
     }
 
-    # The token never reaches an artifact; the gateway's own log was captured.
-    config_token_hint = "rpc-rtt-"
+    # The token never reaches an artifact or gwrtt's output; the gateway's own log was captured.
+    assert len(watcher.tokens) == 1
+    token = watcher.tokens.pop()
     for path in output.iterdir():
-        text = path.read_text(errors="replace")
-        assert config_token_hint not in text or path.name.startswith("gateway"), path
+        assert token not in path.read_text(errors="replace"), path
+    assert token not in completed.stdout + completed.stderr
     assert (output / "gateway.log").stat().st_size > 0
     assert "\x1b[" not in (output / "gateway.stdout.log").read_text(errors="replace")
 
