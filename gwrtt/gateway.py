@@ -1,5 +1,6 @@
 """``GatewayProcess``: one gateway child process and the tree of processes it starts."""
 
+import http.client
 import logging
 import os
 import signal
@@ -8,7 +9,6 @@ import subprocess
 import time
 
 import psutil
-import requests
 
 from .errors import CleanupError, GatewayNotReadyError, GatewayStartError, PortInUseError
 
@@ -90,35 +90,36 @@ class GatewayProcess:
         ``deadline`` is a ``time.monotonic()`` value; ``timeout`` is the configured limit that
         error messages name. ``/healthz`` answering 200 means live, not ready: a ``connect`` sent
         before ``/readyz`` answers 200 is rejected as ``UNAVAILABLE``. Probes go to 127.0.0.1
-        directly, whatever proxy variables say. Raises :class:`GatewayStartError` as soon as the
+        directly, whatever proxy variables are set. Raises :class:`GatewayStartError` as soon as the
         gateway exits and :class:`GatewayNotReadyError` at the deadline.
         """
         started = time.monotonic()
-        url = f"http://127.0.0.1:{port}/readyz"
         last_answer = None
         last_error = "no answer yet"
-        with requests.Session() as session:
-            session.trust_env = False
-            while True:
-                self._raise_if_exited()
-                remaining = deadline - time.monotonic()
-                if remaining < MIN_PROBE_TIME:
-                    # An HTTP answer says more than a probe cut short by the deadline.
-                    raise GatewayNotReadyError(
-                        f"gateway not ready after {timeout:g} s: last /readyz probe: {last_answer or last_error}"
-                    )
+        while True:
+            self._raise_if_exited()
+            remaining = deadline - time.monotonic()
+            if remaining < MIN_PROBE_TIME:
+                # An HTTP answer says more than a probe cut short by the deadline.
+                raise GatewayNotReadyError(
+                    f"gateway not ready after {timeout:g} s: last /readyz probe: {last_answer or last_error}"
+                )
 
-                probe_timeout = min(PROBE_TIMEOUT, remaining)
-                try:
-                    response = session.get(url, timeout=probe_timeout)
-                except requests.RequestException as exc:
-                    last_error = _describe_probe_error(exc, probe_timeout)
-                else:
-                    if response.status_code == 200:
-                        return time.monotonic() - started
-                    last_answer = f"HTTP {response.status_code} {response.text.strip()[:200]}"
+            probe_timeout = min(PROBE_TIMEOUT, remaining)
+            try:
+                status, body = probe_readyz(port, probe_timeout)
+            except TimeoutError:
+                last_error = f"no answer within {probe_timeout:.3g} s"
+            except ConnectionRefusedError:
+                last_error = "connection refused"
+            except (OSError, http.client.HTTPException) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            else:
+                if status == 200:
+                    return time.monotonic() - started
+                last_answer = f"HTTP {status} {body.strip()[:200]}"
 
-                time.sleep(max(0.0, min(PROBE_INTERVAL, deadline - time.monotonic())))
+            time.sleep(max(0.0, min(PROBE_INTERVAL, deadline - time.monotonic())))
 
     def _raise_if_exited(self):
         code = self.exit_code()
@@ -277,16 +278,19 @@ def _describe_exit(code):
     return f"exit code {code}"
 
 
-def _describe_probe_error(exc, timeout):
-    # Check Timeout first: ConnectTimeout is both a Timeout and a ConnectionError.
-    if isinstance(exc, requests.Timeout):
-        return f"no answer within {timeout:.3g} s"
-    cause = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        cause = cause.__cause__ or cause.__context__
-    return f"{type(exc).__name__}: {exc}"
+def probe_readyz(port, timeout):
+    """Send one ``GET /readyz`` to 127.0.0.1 and return ``(status, body text)``.
+
+    Each probe opens and closes its own connection, so no socket outlives it. ``http.client``
+    reads no proxy variables.
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", "/readyz", headers={"Connection": "close"})
+        response = connection.getresponse()
+        return response.status, response.read(4096).decode("utf-8", errors="replace")
+    finally:
+        connection.close()
 
 
 def _mentions_port_in_use(text):

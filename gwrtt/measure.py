@@ -34,7 +34,7 @@ class MethodMeasurement:
         return len(self.durations_ns)
 
 
-def measure(clients, methods, iterations, *, warmup=0, concurrency=1, request_timeout, on_sample=None):
+def measure(clients, methods, iterations, *, warmup=0, concurrency=1, request_timeout, on_sample=None, threads=None):
     """Measure every method in order and return ``{method: MethodMeasurement}``.
 
     ``clients`` are open :class:`~gwrtt.rpc.RpcClient` connections; each keeps ``concurrency``
@@ -42,24 +42,26 @@ def measure(clients, methods, iterations, *, warmup=0, concurrency=1, request_ti
     ``iterations`` measured ones, numbered from 1 in the order they are sent.
     ``on_sample(method, iteration, duration_ns, warmup)`` is called for every response, from
     the thread that received it. A response with ``ok: false`` raises :class:`RpcFailedError`
-    with the message ``<method> failed: <error JSON>``.
+    with the message ``<method> failed: <error JSON>``. Worker threads are appended to
+    ``threads``, so that a caller interrupted mid-batch can join them after closing the clients.
     """
+    threads = [] if threads is None else threads
     results = {}
     for method in methods:
         if warmup:
-            _run_batch(clients, method, warmup, concurrency, request_timeout, on_sample, None, is_warmup=True)
+            _run_batch(clients, method, warmup, concurrency, request_timeout, on_sample, None, threads, is_warmup=True)
         measurement = MethodMeasurement(method)
-        _run_batch(clients, method, iterations, concurrency, request_timeout, on_sample, measurement, is_warmup=False)
+        _run_batch(clients, method, iterations, concurrency, request_timeout, on_sample, measurement, threads, is_warmup=False)
         results[method] = measurement
     return results
 
 
-def _run_batch(clients, method, count, concurrency, request_timeout, on_sample, measurement, *, is_warmup):
+def _run_batch(clients, method, count, concurrency, request_timeout, on_sample, measurement, threads, *, is_warmup):
     workers = len(clients) * concurrency
     if workers == 1:
         _run_sequential(clients[0], method, count, request_timeout, on_sample, measurement, is_warmup)
     else:
-        _run_parallel(clients, method, count, concurrency, request_timeout, on_sample, measurement, is_warmup)
+        _run_parallel(clients, method, count, concurrency, request_timeout, on_sample, measurement, threads, is_warmup)
 
 
 def _run_sequential(client, method, count, request_timeout, on_sample, measurement, is_warmup):
@@ -74,9 +76,9 @@ def _run_sequential(client, method, count, request_timeout, on_sample, measureme
         measurement.elapsed_ns = time.perf_counter_ns() - first_sent
 
 
-def _run_parallel(clients, method, count, concurrency, request_timeout, on_sample, measurement, is_warmup):
+def _run_parallel(clients, method, count, concurrency, request_timeout, on_sample, measurement, threads, is_warmup):
     batch = _Batch(count)
-    threads = []
+    batch_threads = []
     first_sent = time.perf_counter_ns()
     for client in clients:
         for slot in range(concurrency):
@@ -87,9 +89,10 @@ def _run_parallel(clients, method, count, concurrency, request_timeout, on_sampl
                 daemon=True,
             )
             thread.start()
+            batch_threads.append(thread)
             threads.append(thread)
     try:
-        for thread in threads:
+        for thread in batch_threads:
             # A bounded join keeps the main thread responsive to signals.
             while thread.is_alive():
                 thread.join(WORKER_JOIN_INTERVAL)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # A port taken between allocation and bind costs a new port; this many retries, then failure.
 PORT_RETRIES = 3
+WORKER_JOIN_TIMEOUT = 2.0
 PHASE_TEXT = {
     "starting": "starting the gateway",
     "waiting-ready": "waiting for the gateway to be ready",
@@ -116,6 +117,7 @@ class Runner:
         self._sandbox = None
         self._watchdog = None
         self._clients = []
+        self._workers = []
 
     def run(self):
         """Run all phases and return a :class:`RunResult`."""
@@ -179,6 +181,7 @@ class Runner:
         self._signum = None
         self._tearing_down = False
         self._clients = []
+        self._workers = []
         self.requests_done = 0
         self.requests_total = len(options.methods) * (options.warmup + options.iterations)
 
@@ -232,6 +235,7 @@ class Runner:
             concurrency=options.concurrency,
             request_timeout=options.request_timeout,
             on_sample=lambda *sample: self._record(events, *sample),
+            threads=self._workers,
         )
         result.timings["measure_s"] = time.monotonic() - measuring_started
         log.info("measured %d requests in %.2f s", self.requests_done, result.timings["measure_s"])
@@ -317,6 +321,12 @@ class Runner:
         for client in self._clients:
             client.close()
         self._clients = []
+        # Closing the clients fails the requests that workers still wait for, so they end now.
+        for worker in self._workers:
+            worker.join(WORKER_JOIN_TIMEOUT)
+            if worker.is_alive():
+                log.warning("worker thread %s did not stop within %.1f s", worker.name, WORKER_JOIN_TIMEOUT)
+        self._workers = []
 
         if self._gateway is not None:
             try:
@@ -375,8 +385,6 @@ class Runner:
         except OSError as exc:
             result.status = "fail"
             result.details = _join(result.details, f"failed to write the artifacts: {exc}")
-        if result.status == "fail" and result.phase == "done":
-            result.phase = "stopping"
 
     def _write_report(self, options, result, started_at, finished_at):
         text = report.render_markdown_report(
