@@ -216,7 +216,12 @@ def _configure_logging(verbose, quiet):
     handler.gwrtt_cli = True
     handler.setFormatter(logging.Formatter("gwrtt: %(levelname)s: %(message)s"))
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
+    if verbose:
+        logger.setLevel(logging.DEBUG)
+    elif quiet:
+        logger.setLevel(logging.ERROR)
+    else:
+        logger.setLevel(logging.WARNING)
 
 
 def _report(result, args):

@@ -224,7 +224,10 @@ def check_node(node, install, option="--node"):
     Returns ``(resolved_path, version)``. Raises :class:`UsageError` naming the version found and
     the range needed.
     """
-    resolved = shutil.which(node) if os.sep not in node else (node if os.access(node, os.X_OK) and Path(node).is_file() else None)
+    if os.sep in node:
+        resolved = node if Path(node).is_file() and os.access(node, os.X_OK) else None
+    else:
+        resolved = shutil.which(node)
     if resolved is None:
         raise UsageError(
             f"{option}: Node.js not found: {node!r}; OpenClaw {install.version} needs Node "

@@ -55,6 +55,7 @@ class RunOptions:
         """Return a checked copy with absolute paths, or raise ``UsageError``."""
         if not self.output_dir:
             raise UsageError("--output-dir is required")
+
         methods = parse_methods(self.methods) if isinstance(self.methods, str) else tuple(self.methods)
         check_methods(methods)
         check_iterations(self.iterations)
@@ -72,6 +73,7 @@ class RunOptions:
         if self.gateway_command is not None and not self.gateway_command:
             raise UsageError("--gateway-command: empty command")
         self._check_attach_options()
+
         return replace(
             self,
             output_dir=_absolute(self.output_dir),
