@@ -7,9 +7,12 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import warnings
 from pathlib import Path
 
@@ -25,6 +28,8 @@ GWRTT = TESTS_DIR.parent / "bin" / "gwrtt"
 # both fail to stop it.
 FAKE_LIFETIME = 60
 CLI_TIMEOUT = 60
+STANDALONE_READY_TIMEOUT = 10.0
+STANDALONE_STOP_TIMEOUT = 3.0
 
 
 class FakeGateway:
@@ -39,6 +44,7 @@ class FakeGateway:
         self.output_dir = tmp_path / "out"
         self.pidfile = tmp_path / "fake-pids.jsonl"
         self.event_log = tmp_path / "fake-events.jsonl"
+        self.standalone = None
 
     def environ(self, mode="", **settings):
         """Return gwrtt's environment with ``FAKE_GATEWAY_MODE=mode`` and ``FAKE_GATEWAY_<KEY>`` settings.
@@ -60,8 +66,11 @@ class FakeGateway:
         return env
 
     def run(self, mode="", *, methods=("health",), iterations=3, ready_timeout=10.0, request_timeout=5.0,
-            extra_environ=None, **settings):
-        """Run gwrtt through the Python API; return ``(result, wall-clock seconds of run())``."""
+            extra_environ=None, run_options=None, **settings):
+        """Run gwrtt through the Python API; return ``(result, wall-clock seconds of run())``.
+
+        ``run_options`` contains further :class:`~gwrtt.RunOptions` fields, such as ``warmup``.
+        """
         options = RunOptions(
             output_dir=self.output_dir,
             gateway_command=(sys.executable, str(FAKE_GATEWAY)),
@@ -70,6 +79,7 @@ class FakeGateway:
             iterations=iterations,
             ready_timeout=ready_timeout,
             request_timeout=request_timeout,
+            **(run_options or {}),
         )
         environ = self.environ(mode, **settings)
         environ.update(extra_environ or {})
@@ -78,10 +88,10 @@ class FakeGateway:
         result = runner.run()
         return result, time.monotonic() - started
 
-    def run_cli(self, mode="", *, methods=("health",), iterations=3, ready_timeout=10.0, request_timeout=5.0,
-                **settings):
-        """Run ``bin/gwrtt`` in a subprocess; return the ``CompletedProcess`` with text output."""
-        command = [
+    def cli_command(self, *, methods=("health",), iterations=3, ready_timeout=10.0, request_timeout=5.0,
+                    extra_args=()):
+        """Return the ``bin/gwrtt`` command line that :meth:`run_cli` runs, ``extra_args`` last."""
+        return [
             str(GWRTT),
             "--output-dir", str(self.output_dir),
             "--protocol", "4:4",
@@ -91,16 +101,57 @@ class FakeGateway:
             "--request-timeout", str(request_timeout),
             # One string that gwrtt splits as a shell splits words.
             "--gateway-command", shlex.join([sys.executable, str(FAKE_GATEWAY)]),
+            *extra_args,
         ]
-        return subprocess.run(
-            command,
-            cwd=self.tmp_path,
-            env=self.environ(mode, **settings),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT,
+
+    def run_cli(self, mode="", *, methods=("health",), iterations=3, ready_timeout=10.0, request_timeout=5.0,
+                extra_args=(), **settings):
+        """Run ``bin/gwrtt`` in a subprocess; return the ``CompletedProcess`` with text output."""
+        command = self.cli_command(
+            methods=methods,
+            iterations=iterations,
+            ready_timeout=ready_timeout,
+            request_timeout=request_timeout,
+            extra_args=extra_args,
         )
+        return run_gwrtt(command, cwd=self.tmp_path, env=self.environ(mode, **settings))
+
+    # --- a fake started by the test, for attach mode ------------------------------------------
+
+    def start_standalone(self, token, mode="", **settings):
+        """Start the fake on a free loopback port with ``token``, wait for ``/readyz``; return the port.
+
+        The fake runs without worker children, so its one process is ``self.standalone``.
+        :meth:`stop_standalone`, which the fixture also calls, stops it.
+        """
+        config_path = self.tmp_path / "standalone-config.json"
+        config_path.write_text(json.dumps({"gateway": {"auth": {"token": token}}}), encoding="utf-8")
+        env = self.environ(mode, workers=0, **settings)
+        env["OPENCLAW_GATEWAY_TOKEN"] = token
+        env["OPENCLAW_CONFIG_PATH"] = str(config_path)
+        port = free_loopback_port()
+        command = [sys.executable, str(FAKE_GATEWAY), "gateway", "run", "--port", str(port), "--bind", "loopback",
+                   "--allow-unconfigured"]
+        stdout_path = self.tmp_path / "standalone.stdout.log"
+        stderr_path = self.tmp_path / "standalone.stderr.log"
+        with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+            self.standalone = subprocess.Popen(
+                command, cwd=self.tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
+            )
+        wait_ready(port, self.standalone, STANDALONE_READY_TIMEOUT)
+        return port
+
+    def stop_standalone(self):
+        """Stop the fake that :meth:`start_standalone` started, by its pid: SIGTERM, then SIGKILL."""
+        process, self.standalone = self.standalone, None
+        if process is None or process.poll() is not None:
+            return
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(STANDALONE_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
 
     # --- what the fake recorded -------------------------------------------------------------
 
@@ -161,6 +212,40 @@ class FakeGateway:
         return leftovers
 
 
+def run_gwrtt(command, *, cwd, env, **popen_options):
+    """Run a ``bin/gwrtt`` command line; return the ``CompletedProcess`` with text output."""
+    options = {"stdin": subprocess.DEVNULL, "capture_output": True, "text": True, "timeout": CLI_TIMEOUT}
+    options.update(popen_options)
+    return subprocess.run(command, cwd=cwd, env=env, **options)
+
+
+def free_loopback_port():
+    """Return a TCP port on 127.0.0.1 that was free a moment ago (bound, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_ready(port, process, timeout):
+    """Poll ``http://127.0.0.1:PORT/readyz`` until it returns 200; raise ``RuntimeError`` otherwise.
+
+    Proxy variables are ignored, so the probe always goes straight to 127.0.0.1.
+    """
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the fake gateway exited with code {process.returncode} before it was ready")
+        try:
+            with opener.open(f"http://127.0.0.1:{port}/readyz", timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the fake gateway on port {port} was not ready after {timeout:g} s")
+
+
 def _read_json_lines(path):
     try:
         with open(path, encoding="utf-8") as handle:
@@ -178,6 +263,7 @@ def fake(tmp_path):
     """
     gateway = FakeGateway(tmp_path)
     yield gateway
+    gateway.stop_standalone()
     leftovers = gateway.kill_leftovers()
     if leftovers:
         warnings.warn(f"killed fake gateway processes that were still alive after the test: {leftovers}", stacklevel=1)

@@ -47,10 +47,20 @@ Environment variables (none start with ``OPENCLAW_``, which gwrtt drops):
       a double fork, that calls ``setsid``. Both sleep and keep the environment.
     - ``escape-on-sigterm``: on SIGTERM, start a child that calls ``setsid``, then exit.
     - ``ignore-sigterm``: every process of the fake ignores SIGTERM.
+    - ``slow-first``: respond to the first ``FAKE_GATEWAY_COUNT`` requests of each method after
+      ``FAKE_GATEWAY_SLOW_MS`` milliseconds (default 100), on top of ``FAKE_GATEWAY_DELAY_MS``.
+    - ``reverse-order``: on each connection, hold the successful responses to requests other
+      than ``connect`` until ``FAKE_GATEWAY_BATCH`` of them (default 2) are held, then send them
+      newest first. Each batch is logged as a ``batch`` event with the request ids in arrival
+      and in response order and how long each request was held. Requests that never fill a
+      batch get no response.
 
     ``no-answer``, ``method-fails`` and ``big-response`` apply only after the first
     ``FAKE_GATEWAY_AFTER`` requests of that method (default 0) got normal responses.
 
+``FAKE_GATEWAY_DELAY_MS``
+    Milliseconds to wait before each successful response to a request other than ``connect``
+    (default 0). In ``reverse-order`` mode the wait comes before each response of a batch.
 ``FAKE_GATEWAY_PIDFILE``
     File that gets one JSON line per process of the fake: ``role`` (``gateway``, ``worker``,
     ``escaped-setsid``, ``escaped-double-fork``, ``escaped-on-sigterm``), ``pid``, ``sid`` and
@@ -117,6 +127,8 @@ KNOWN_MODES = {
     "escape",
     "escape-on-sigterm",
     "ignore-sigterm",
+    "slow-first",
+    "reverse-order",
 }
 EXIT_USAGE = 2
 EXIT_EARLY_CODE = 3
@@ -146,6 +158,11 @@ class Settings:
         self.big_bytes = int(environ.get("FAKE_GATEWAY_BIG_BYTES", str(2 * 1024 * 1024)))
         self.workers = int(environ.get("FAKE_GATEWAY_WORKERS", "1"))
         self.lifetime = float(environ.get("FAKE_GATEWAY_LIFETIME", "120"))
+        self.delay_ms = float(environ.get("FAKE_GATEWAY_DELAY_MS", "0"))
+        self.slow_ms = float(environ.get("FAKE_GATEWAY_SLOW_MS", "100"))
+        self.batch = int(environ.get("FAKE_GATEWAY_BATCH", "2"))
+        if self.batch < 1:
+            raise ValueError(f"FAKE_GATEWAY_BATCH: expected 1 or more, got {self.batch}")
         if "port-taken" in self.modes and not self.event_log:
             raise ValueError("missing FAKE_GATEWAY_LOG, which port-taken needs because it counts launches in that file")
 
@@ -419,6 +436,7 @@ class Gateway:
             self.ready_at = self.started
         self.lock = threading.Lock()
         self.connect_count = 0
+        self.session_count = 0
         self.measured_count = 0
         self.method_counts = {}
         self.ready_logged = False
@@ -429,6 +447,12 @@ class Gateway:
             self.ready_logged = True
             log_event("ready")
         return ready
+
+    def next_session(self):
+        """Number a new WebSocket connection, from 1."""
+        with self.lock:
+            self.session_count += 1
+            return self.session_count
 
     def next_connect(self):
         with self.lock:
@@ -453,9 +477,13 @@ class Session:
         self.origin = origin
         self.connected = False
         self.scopes = []
+        self.number = gateway.next_session()
+        # reverse-order mode: (request id, method, payload, monotonic arrival time) in arrival order.
+        self.held_responses = []
+        self.batch_lock = threading.Lock()
 
     def run(self):
-        log_event("ws-open", origin=self.origin)
+        log_event("ws-open", origin=self.origin, session=self.number)
         self.websocket.send_json(
             {
                 "type": "event",
@@ -499,7 +527,7 @@ class Session:
             return False
 
         measured, method_number = self.gateway.next_request(method)
-        log_event("request", method=method, measured=measured, number=method_number)
+        log_event("request", method=method, measured=measured, number=method_number, id=request_id, session=self.number)
 
         if self.settings.has("close-mid-run") and measured > self.settings.fault_after:
             log_event("ws-close", by="server", style=self.settings.close_style, measured=measured)
@@ -528,8 +556,50 @@ class Session:
         if faulty and self.settings.has("big-response"):
             payload = {**payload, "blob": "x" * self.settings.big_bytes}
             log_event("big-response", method=method, characters=self.settings.big_bytes)
+        if self.settings.has("reverse-order"):
+            self.hold(request_id, method, payload)
+            return True
+        if self.settings.has("slow-first") and method_number <= self.settings.count:
+            time.sleep(self.settings.slow_ms / 1000)
+        self.pause()
         self.respond_ok(request_id, payload)
         return True
+
+    def pause(self):
+        if self.settings.delay_ms > 0:
+            time.sleep(self.settings.delay_ms / 1000)
+
+    def hold(self, request_id, method, payload):
+        """Hold one response, and start sending the held responses newest first once a batch is full.
+
+        A thread of its own sends the batch, so this thread goes on reading requests and records
+        when each request of the next batch arrived, not when the previous batch was sent.
+        """
+        self.held_responses.append((request_id, method, payload, time.monotonic()))
+        if len(self.held_responses) < self.settings.batch:
+            return
+        batch, self.held_responses = self.held_responses, []
+        threading.Thread(target=self.send_batch, args=(batch,), daemon=True).start()
+
+    def send_batch(self, batch):
+        held_ms = []
+        with self.batch_lock:
+            try:
+                for request_id, method, payload, arrived in reversed(batch):
+                    self.pause()
+                    held_ms.append((time.monotonic() - arrived) * 1000)
+                    self.respond_ok(request_id, payload)
+            except OSError as exc:
+                log_event("ws-error", error=str(exc))
+                return
+        log_event(
+            "batch",
+            session=self.number,
+            methods=[method for _, method, _, _ in batch],
+            arrived=[request_id for request_id, _, _, _ in batch],
+            responded=[request_id for request_id, _, _, _ in reversed(batch)],
+            held_ms=held_ms,
+        )
 
     def handle_connect(self, request_id, params):
         number = self.gateway.next_connect()

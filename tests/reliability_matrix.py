@@ -46,7 +46,7 @@ FAULTS = (
         ("tests/test_faults.py::test_reject_connect_cli_not_retried", "tests/test_faults.py::test_unavailable_first_retried"),
         "exit 1; details carry the gateway's code and message; exactly one connect attempt; a retryable `UNAVAILABLE` is retried after `retryAfterMs` and passes"),
     Row("F8", "Frames that are not JSON, unknown types, unsolicited events, stray or odd response ids",
-        ("tests/test_faults.py::test_noise_frames_ignored", "tests/test_faults.py::test_noise_odd_ids_ignored", "tests/test_measurement.py::test_reverse_order_responses_correlated"),
+        ("tests/test_faults.py::test_noise_frames_ignored", "tests/test_faults.py::test_noise_odd_ids_ignored", "tests/test_measurement.py::test_reverse_order_matched_by_id"),
         "pass; every iteration recorded once; responses answered in reverse order are matched by id"),
     Row("F9", "A response larger than 1 MiB",
         ("tests/test_faults.py::test_big_response_passes",),
