@@ -161,7 +161,7 @@ class GatewayProcess:
                 pass
         for process in self._marked_processes():
             self._remember(process)
-        return [process for process in self._known.values() if _is_alive(process)]
+        return [process for process in self._known.values() if is_alive(process)]
 
     def _marked_processes(self):
         needle = self.marker
@@ -194,7 +194,7 @@ class GatewayProcess:
             log.info("stopping gateway: %d processes, SIGTERM", len(tree))
             self._signal_group(signal.SIGTERM)
             for process in self._outside_group(tree):
-                _send(process, signal.SIGTERM)
+                send_quietly(process, signal.SIGTERM)
         survivors = self._wait_gone(tree, grace)
 
         # Processes started during shutdown are caught by this second snapshot.
@@ -204,7 +204,7 @@ class GatewayProcess:
             log.warning("gateway processes still alive after %.1f s, SIGKILL: %s", grace, killed)
             self._signal_group(signal.SIGKILL)
             for process in survivors:
-                _send(process, signal.SIGKILL)
+                send_quietly(process, signal.SIGKILL)
         remaining = self._wait_gone(survivors, KILL_WAIT)
         remaining = _unique(remaining + self.snapshot())
 
@@ -235,7 +235,7 @@ class GatewayProcess:
         alive = list(processes)
         while True:
             self._popen.poll()
-            alive = [process for process in alive if _is_alive(process)]
+            alive = [process for process in alive if is_alive(process)]
             if not alive or time.monotonic() >= deadline:
                 return alive
             time.sleep(0.02)
@@ -247,14 +247,16 @@ class GatewayProcess:
             pass
 
 
-def _is_alive(process):
+def is_alive(process):
+    """Tell whether a psutil process still runs; a zombie counts as gone."""
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
 
-def _send(process, signum):
+def send_quietly(process, signum):
+    """Send ``signum`` to a psutil process, ignoring a process that is already gone."""
     try:
         process.send_signal(signum)
     except psutil.Error:
@@ -264,7 +266,7 @@ def _send(process, signum):
 def _unique(processes):
     seen = {}
     for process in processes:
-        if _is_alive(process):
+        if is_alive(process):
             seen.setdefault(process.pid, process)
     return list(seen.values())
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from . import artifacts
+from .gateway import is_alive, send_quietly
 from .sandbox import remove_tree_and_locks
 
 # After gwrtt dies the gateway gets this long to exit on SIGTERM before SIGKILL. OpenClaw
@@ -133,13 +134,13 @@ def guard(args, stream):
 
     processes = _find_tree(marker_variable, marker, pids)
     for process in processes:
-        _signal(process, signal.SIGTERM)
+        send_quietly(process, signal.SIGTERM)
     _, alive = psutil.wait_procs(processes, timeout=GUARD_GRACE)
-    alive = [process for process in alive if _is_alive(process)] + [
+    alive = [process for process in alive if is_alive(process)] + [
         process for process in _find_tree(marker_variable, marker, pids) if process not in alive
     ]
     for process in alive:
-        _signal(process, signal.SIGKILL)
+        send_quietly(process, signal.SIGKILL)
 
     _wait_until_gone(marker_variable, marker)
     _save_what_remains(args)
@@ -165,21 +166,7 @@ def _find_tree(marker_variable, marker, pids):
                 found[process.pid] = process
         except (psutil.Error, OSError):
             continue
-    return [process for process in found.values() if _is_alive(process)]
-
-
-def _is_alive(process):
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _signal(process, signum):
-    try:
-        process.send_signal(signum)
-    except psutil.Error:
-        pass
+    return [process for process in found.values() if is_alive(process)]
 
 
 def _wait_until_gone(marker_variable, marker, timeout=1.0):

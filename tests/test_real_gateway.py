@@ -152,6 +152,46 @@ def test_cli_run_passes_and_leaves_nothing(tmp_path, real_gateway):
     assert "\x1b[" not in (output / "gateway.stdout.log").read_text(errors="replace")
 
 
+class VerboseRun:
+    """bin/gwrtt -v in the background, with stderr in a file that the test can watch."""
+
+    def __init__(self, tmp_path, iterations):
+        self.tmp_path = tmp_path
+        self.output = tmp_path / "out"
+        self.stderr_path = tmp_path / "stderr.txt"
+        self.iterations = iterations
+
+    def __enter__(self):
+        self._stderr_file = open(self.stderr_path, "w")
+        self.process = subprocess.Popen(
+            [GWRTT, "-v", "--output-dir", str(self.output), "--iterations", str(self.iterations), "--methods", "health"],
+            cwd=self.tmp_path,
+            env=gwrtt_env(self.tmp_path),
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr_file,
+        )
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._stderr_file.close()
+
+    def wait_for(self, text, timeout=150):
+        """Wait until gwrtt's stderr contains ``text``; fail the test if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and text not in self.stderr():
+            time.sleep(0.01)
+        assert text in self.stderr(), self.stderr()
+
+    def stderr(self):
+        return self.stderr_path.read_text()
+
+    def summary(self):
+        return json.loads((self.output / "qa-suite-summary.json").read_text())
+
+
 REAL_SIGNAL_CASES = [
     # (signal, stderr text that shows the phase was reached, iterations, details text)
     (signal.SIGINT, "gateway started", 3, "interrupted by SIGINT while waiting for the gateway to be ready"),
@@ -166,71 +206,36 @@ REAL_SIGNAL_CASES = [
     ids=["SIGINT-before-ready", "SIGTERM-measuring", "SIGHUP-cleanup"],
 )
 def test_signal_real_gateway(tmp_path, real_gateway, signum, reached_text, iterations, details_text):
-    output = tmp_path / "out"
-    stderr_path = tmp_path / "stderr.txt"
-    with TreeWatcher(tmp_path, interval=0.02) as watcher, open(stderr_path, "w") as stderr_file:
-        process = subprocess.Popen(
-            [GWRTT, "-v", "--output-dir", str(output), "--iterations", str(iterations), "--methods", "health"],
-            cwd=tmp_path,
-            env=gwrtt_env(tmp_path),
-            stdout=subprocess.DEVNULL,
-            stderr=stderr_file,
-        )
-        try:
-            deadline = time.monotonic() + 150
-            while time.monotonic() < deadline and reached_text not in stderr_path.read_text():
-                time.sleep(0.01)
-            assert reached_text in stderr_path.read_text(), stderr_path.read_text()
-            if signum == signal.SIGTERM:
-                time.sleep(0.5)
-            process.send_signal(signum)
-            signalled = time.monotonic()
-            process.wait(timeout=30)
-            stopped_after = time.monotonic() - signalled
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    with TreeWatcher(tmp_path, interval=0.02) as watcher, VerboseRun(tmp_path, iterations) as run:
+        run.wait_for(reached_text)
+        if signum == signal.SIGTERM:
+            time.sleep(0.5)
+        run.process.send_signal(signum)
+        signalled = time.monotonic()
+        run.process.wait(timeout=30)
+        stopped_after = time.monotonic() - signalled
 
-    stderr = stderr_path.read_text()
-    assert process.returncode == 128 + signum, stderr
+    assert run.process.returncode == 128 + signum, run.stderr()
     assert stopped_after < 5, stopped_after
     assert wait_until_gone(watcher.pids) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "stderr.txt"]
-    summary = json.loads((output / "qa-suite-summary.json").read_text())
-    assert summary["scenarios"][0]["status"] == "fail"
-    assert details_text in summary["scenarios"][0]["details"]
-    assert f"gwrtt: error: {details_text}" in stderr
+    scenario = run.summary()["scenarios"][0]
+    assert scenario["status"] == "fail"
+    assert details_text in scenario["details"]
+    assert f"gwrtt: error: {details_text}" in run.stderr()
 
 
 def test_sigkill_guard_stops_tree(tmp_path, real_gateway):
-    output = tmp_path / "out"
-    stderr_path = tmp_path / "stderr.txt"
-    with TreeWatcher(tmp_path) as watcher, open(stderr_path, "w") as stderr_file:
-        process = subprocess.Popen(
-            [GWRTT, "-v", "--output-dir", str(output), "--iterations", "1000000", "--methods", "health"],
-            cwd=tmp_path,
-            env=gwrtt_env(tmp_path),
-            stdout=subprocess.DEVNULL,
-            stderr=stderr_file,
-        )
-        try:
-            deadline = time.monotonic() + 150
-            while time.monotonic() < deadline and "connected in" not in stderr_path.read_text():
-                time.sleep(0.1)
-            assert "connected in" in stderr_path.read_text(), "the run never reached the measuring phase"
-            gateway_pids = set(watcher.pids)
-            process.kill()
-            process.wait(timeout=10)
-            killed_at = time.monotonic()
-            survivors = wait_until_gone(gateway_pids, timeout=3.0)
-            gone_after = time.monotonic() - killed_at
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    with TreeWatcher(tmp_path) as watcher, VerboseRun(tmp_path, 1_000_000) as run:
+        run.wait_for("connected in")
+        gateway_pids = set(watcher.pids)
+        run.process.kill()
+        run.process.wait(timeout=10)
+        killed_at = time.monotonic()
+        survivors = wait_until_gone(gateway_pids, timeout=3.0)
+        gone_after = time.monotonic() - killed_at
 
-    assert process.returncode == -signal.SIGKILL
+    assert run.process.returncode == -signal.SIGKILL
     assert len(gateway_pids) >= 3
     assert survivors == [], f"still alive {gone_after:.2f} s after SIGKILL: {survivors}"
     # The guard also removes the temporary root and writes a failed summary.
@@ -238,7 +243,7 @@ def test_sigkill_guard_stops_tree(tmp_path, real_gateway):
     while time.monotonic() < deadline and list(tmp_path.glob(".rpc-rtt-*")):
         time.sleep(0.1)
     assert list(tmp_path.glob(".rpc-rtt-*")) == []
-    summary = json.loads((output / "qa-suite-summary.json").read_text())
-    assert summary["scenarios"][0]["status"] == "fail"
-    assert "killed with SIGKILL" in summary["scenarios"][0]["details"]
-    assert (output / "gateway.log").exists()
+    scenario = run.summary()["scenarios"][0]
+    assert scenario["status"] == "fail"
+    assert "killed with SIGKILL" in scenario["details"]
+    assert (run.output / "gateway.log").exists()
