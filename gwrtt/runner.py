@@ -318,6 +318,7 @@ class Runner:
     def _clean_up(self, options, result):
         """Close the clients, stop the gateway tree, keep its logs and remove the temporary root."""
         self.phase = "stopping"
+        started = time.monotonic()
         for client in self._clients:
             client.close()
         self._clients = []
@@ -354,6 +355,8 @@ class Runner:
         if self._watchdog is not None:
             self._watchdog.disarm()
             self._watchdog = None
+        result.timings["cleanup_s"] = time.monotonic() - started
+        log.info("cleanup finished in %.2f s", result.timings["cleanup_s"])
 
     def _write_artifacts(self, options, result, events, started_at):
         """Write the events, the summary, the Markdown report and, if asked for, JUnit XML."""
