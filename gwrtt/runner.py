@@ -46,8 +46,8 @@ class RunResult:
     measurement finished). ``durations_ns`` maps each method to its measured round trips.
     ``artifacts`` maps ``"summary"``, ``"events"``, ``"report"``, ``"junit"`` and the log names
     to paths that exist. ``signal`` is the number of the signal that interrupted the run.
-    ``phase`` is where the run ended: ``"done"`` after a full measurement. ``timings`` holds
-    ``ready_s`` and ``measure_s`` (durations in seconds) and ``ready_at`` and
+    ``phase`` is where the run ended: ``"done"`` after a full measurement. ``timings`` contains
+    ``ready_s``, ``measure_s`` and ``cleanup_s`` (durations in seconds) and ``ready_at`` and
     ``connect_started_at`` (``time.monotonic()`` values), for the phases that were reached.
     """
 
