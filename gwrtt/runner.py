@@ -224,6 +224,11 @@ class Runner:
                 events.append(artifacts.connect_event(hello.duration_ns))
                 log.info("connected in %.1f ms", hello.duration_ns / 1e6)
 
+        # Record the gateway's tree while it is intact; connecting first keeps this scan of every
+        # process's environment (15 to 35 ms on 2 cores) out of the ready-to-connect delay.
+        if self._gateway is not None:
+            self._gateway.snapshot()
+
         # Measure each method in turn.
         self._set_phase(result, "measuring")
         measuring_started = time.monotonic()
@@ -260,7 +265,6 @@ class Runner:
                 self._gateway.stop()
                 continue
             log.info("gateway ready after %.2f s (pid %d, port %d)", ready_after, self._gateway.pid, port)
-            self._gateway.snapshot()
             return port
 
     def _start_gateway(self, plan, port):
@@ -279,7 +283,7 @@ class Runner:
         self._watchdog.watch(self._gateway.start())
 
     def _record(self, events, method, iteration, duration_ns, warmup):
-        events.append(artifacts.sample_event(method, iteration, duration_ns, warmup))
+        events.append_sample(method, iteration, duration_ns, warmup)
         self.requests_done += 1
 
     def _summarise(self, options, measured, result):

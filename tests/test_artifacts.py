@@ -88,6 +88,22 @@ def test_event_log_matches_json_stringify(tmp_path, count):
     assert log.finish() == path
 
 
+@pytest.mark.parametrize(
+    "method, iteration, duration_ns, warmup",
+    [("health", 1, 2_500_400, False), ("config.get", 12, 1_000_000, True), ("métho\"d", 3, 7, False), ("x", 1, 123_456_789_012, False)],
+)
+def test_append_sample_matches_generic_event(tmp_path, method, iteration, duration_ns, warmup):
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "generic").mkdir()
+    fast = artifacts.EventLog(str(tmp_path / "fast"))
+    generic = artifacts.EventLog(str(tmp_path / "generic"))
+    for log in (fast, generic):
+        log.append(artifacts.connect_event(1_000))
+    fast.append_sample(method, iteration, duration_ns, warmup)
+    generic.append(artifacts.sample_event(method, iteration, duration_ns, warmup))
+    assert Path(fast.finish()).read_text() == Path(generic.finish()).read_text()
+
+
 def test_event_log_escapes_newlines_in_strings(tmp_path):
     log = artifacts.EventLog(str(tmp_path))
     event = {"event": "x", "payload": {"text": "a\nb"}}
