@@ -99,14 +99,16 @@ def sample_event(method, iteration, duration_ns, warmup=False):
 class EventLog:
     """``rpc-events.json``, written one event at a time so that memory stays flat.
 
-    Events go to a temporary file in the output folder as they arrive; :meth:`finish` closes
-    the JSON array and renames the file into place. The text is the same as
-    ``JSON.stringify(events, null, 2)`` would give. ``append`` may be called from several threads.
+    Events go to a temporary file in the output folder as they arrive, each flushed to the
+    operating system at once, so a killed run loses none (see :func:`recover_events`).
+    :meth:`finish` closes the JSON array and renames the file into place. The text is the same
+    as ``JSON.stringify(events, null, 2)`` would give. ``append`` may be called from several
+    threads.
     """
 
     def __init__(self, output_dir):
         self.path = os.path.join(output_dir, EVENTS_FILE)
-        fd, self._temporary = tempfile.mkstemp(prefix=f".{EVENTS_FILE}.", suffix=".tmp", dir=output_dir)
+        fd, self.temporary = tempfile.mkstemp(prefix=f".{EVENTS_FILE}.", suffix=".tmp", dir=output_dir)
         self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 16)
         self._lock = threading.Lock()
         self.count = 0
@@ -115,6 +117,7 @@ class EventLog:
         text = json.dumps(event, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         with self._lock:
             self._file.write(("[\n  " if self.count == 0 else ",\n  ") + text)
+            self._file.flush()
             self.count += 1
 
     def append_sample(self, method, iteration, duration_ns, warmup=False):
@@ -132,6 +135,7 @@ class EventLog:
         )
         with self._lock:
             self._file.write(("[\n  " if self.count == 0 else ",\n  ") + text)
+            self._file.flush()
             self.count += 1
 
     def finish(self):
@@ -142,8 +146,8 @@ class EventLog:
             self._file.write("\n]\n" if self.count else "[]\n")
             self._file.close()
             self._file = None
-            os.chmod(self._temporary, 0o644)
-            os.replace(self._temporary, self.path)
+            os.chmod(self.temporary, 0o644)
+            os.replace(self.temporary, self.path)
         return self.path
 
     def discard(self):
@@ -151,7 +155,30 @@ class EventLog:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-                os.unlink(self._temporary)
+                os.unlink(self.temporary)
+
+
+def recover_events(temporary, output_dir):
+    """Turn the events file of a run that was killed into ``rpc-events.json``.
+
+    The file holds whole events followed, perhaps, by part of one. The part is cut off and the
+    array closed. Nothing happens when ``rpc-events.json`` already exists. Returns the path
+    written, or ``None``.
+    """
+    target = os.path.join(output_dir, EVENTS_FILE)
+    try:
+        with open(temporary, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    if not os.path.exists(target):
+        # Each event ends with a brace at an indent of two spaces; inner ones are indented more.
+        end = text.rfind("\n  }")
+        recovered = text[: end + 4] + "\n]\n" if text.startswith("[\n  {") and end != -1 else "[]\n"
+        json.loads(recovered)
+        write_atomic(target, recovered)
+    os.unlink(temporary)
+    return target
 
 
 def build_summary(*, status, details, started_at, finished_at, measurement=None):

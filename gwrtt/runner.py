@@ -131,7 +131,7 @@ class Runner:
         try:
             events = artifacts.EventLog(str(options.output_dir))
             if not options.attach:
-                self._create_sandbox(options, started_at)
+                self._create_sandbox(options, started_at, events.temporary)
             self._install_handlers()
         finally:
             self._unblock_signals(previous_mask)
@@ -185,7 +185,7 @@ class Runner:
         self.requests_done = 0
         self.requests_total = len(options.methods) * (options.warmup + options.iterations)
 
-    def _create_sandbox(self, options, started_at):
+    def _create_sandbox(self, options, started_at, events_temporary):
         self._sandbox = Sandbox(options.output_dir)
         self._watchdog = Watchdog(
             marker_variable=MARKER_VARIABLE,
@@ -193,6 +193,7 @@ class Runner:
             temp_root=self._sandbox.root,
             output_dir=options.output_dir,
             started_at=artifacts.iso_timestamp(started_at),
+            events_temporary=events_temporary,
         )
         self._watchdog.start()
 

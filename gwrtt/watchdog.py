@@ -5,8 +5,8 @@ Python process in a session of its own that holds the read end of a pipe; gwrtt 
 end. When gwrtt exits for any reason, the kernel closes the write end and the guard reads EOF.
 If gwrtt did not first write ``done``, the guard stops every process that carries the run's
 marker (and every descendant of the gateway pids it was told about), copies the gateway's logs
-into the output folder, writes a failed summary there unless one exists, and removes the
-temporary root and the gateway's lock files.
+into the output folder, finishes the half-written events file, writes a failed summary there
+unless one exists, and removes the temporary root and the gateway's lock files.
 
 The guard runs ``main()`` of this module in a new interpreter, with ``--marker-variable``,
 ``--marker``, ``--temp-root``, ``--output-dir`` and ``--started-at``.
@@ -42,12 +42,13 @@ class Watchdog:
     guard cleans up alone.
     """
 
-    def __init__(self, *, marker_variable, marker, temp_root, output_dir, started_at):
+    def __init__(self, *, marker_variable, marker, temp_root, output_dir, started_at, events_temporary):
         self.marker_variable = marker_variable
         self.marker = marker
         self.temp_root = temp_root
         self.output_dir = output_dir
         self.started_at = started_at
+        self.events_temporary = events_temporary
         self._process = None
         self._pipe = None
 
@@ -71,6 +72,8 @@ class Watchdog:
                     str(self.output_dir),
                     "--started-at",
                     self.started_at,
+                    "--events-temporary",
+                    str(self.events_temporary),
                 ],
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
@@ -177,9 +180,10 @@ def _wait_until_gone(marker_variable, marker, timeout=1.0):
 
 
 def _save_what_remains(args):
-    """Copy the gateway logs and write a failed summary unless gwrtt wrote one."""
+    """Copy the gateway logs, finish the events file and write a failed summary unless gwrtt did."""
     try:
         artifacts.copy_gateway_logs(args.temp_root, args.output_dir)
+        artifacts.recover_events(args.events_temporary, args.output_dir)
         summary_path = Path(args.output_dir) / artifacts.SUMMARY_FILE
         if summary_path.exists():
             return
@@ -198,6 +202,7 @@ def main(argv=None):
     parser.add_argument("--temp-root", required=True)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--started-at", required=True)
+    parser.add_argument("--events-temporary", required=True)
     args = parser.parse_args(argv)
     # The guard must outlive the terminal signals that stop gwrtt itself.
     for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):

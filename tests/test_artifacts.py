@@ -127,3 +127,29 @@ def test_copy_gateway_logs_skips_missing(tmp_path):
     copied = artifacts.copy_gateway_logs(str(source), str(target))
     assert copied == [str(target / "gateway.stderr.log")]
     assert (target / "gateway.stderr.log").read_text() == "err\n"
+
+
+@pytest.mark.parametrize("cut", [0, 1, 40, 120, None])
+def test_recover_events_keeps_whole_events(tmp_path, cut):
+    log = artifacts.EventLog(str(tmp_path))
+    events = [artifacts.connect_event(1_000_000), artifacts.sample_event("health", 1, 2_000_000), artifacts.sample_event("health", 2, 3_000_000)]
+    for event in events:
+        log.append(event)
+    # A killed run leaves the file without its end, perhaps in the middle of an event.
+    text = Path(log.temporary).read_text()
+    if cut is not None:
+        Path(log.temporary).write_text(text[: len(text) - cut] if cut else text)
+    whole = artifacts.to_json(events)
+    partial_events = events if cut in (0, None) else events[:-1]
+
+    path = artifacts.recover_events(log.temporary, str(tmp_path))
+
+    assert path == str(tmp_path / "rpc-events.json")
+    assert json.loads(Path(path).read_text()) == partial_events
+    assert Path(path).read_text() == (whole if cut in (0, None) else artifacts.to_json(partial_events))
+    assert os.listdir(tmp_path) == ["rpc-events.json"]
+
+
+def test_recover_events_empty_file(tmp_path):
+    log = artifacts.EventLog(str(tmp_path))
+    assert Path(artifacts.recover_events(log.temporary, str(tmp_path))).read_text() == "[]\n"

@@ -228,6 +228,7 @@ def test_signal_real_gateway(tmp_path, real_gateway, signum, reached_text, itera
 def test_sigkill_guard_stops_tree(tmp_path, real_gateway):
     with TreeWatcher(tmp_path) as watcher, VerboseRun(tmp_path, 1_000_000) as run:
         run.wait_for("connected in")
+        time.sleep(0.5)
         gateway_pids = set(watcher.pids)
         run.process.kill()
         run.process.wait(timeout=10)
@@ -247,3 +248,8 @@ def test_sigkill_guard_stops_tree(tmp_path, real_gateway):
     assert scenario["status"] == "fail"
     assert "killed with SIGKILL" in scenario["details"]
     assert (run.output / "gateway.log").exists()
+    # The events streamed before the kill are kept, and no temporary file is left.
+    events = json.loads((run.output / "rpc-events.json").read_text())
+    assert events[0]["event"] == "gateway-rpc.connect"
+    assert len(events) > 1
+    assert [path.name for path in run.output.glob(".*")] == []
