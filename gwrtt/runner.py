@@ -336,9 +336,7 @@ class Runner:
 
         if self._gateway is not None:
             try:
-                killed = self._gateway.stop()
-                if killed:
-                    log.warning("SIGKILL was needed for gateway pids %s", killed)
+                self._gateway.stop()
             except CleanupError as exc:
                 result.status = "fail"
                 result.details = _join(result.details, str(exc))
