@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from vectors import load_vectors
 
 from gwrtt import artifacts
 
-VECTORS = json.loads((Path(__file__).resolve().parents[2] / "shared" / "vectors" / "stats.json").read_text())
+VECTORS = load_vectors()
 
 
 @pytest.mark.parametrize("vector", VECTORS["isoTimestamps"], ids=lambda vector: vector["iso"])

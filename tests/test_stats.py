@@ -1,13 +1,12 @@
 """Reference rounding and statistics, checked against the expected vectors."""
 
-import json
-from pathlib import Path
 
 import pytest
+from vectors import COPIED_VECTORS, SHARED_VECTORS, load_vectors
 
 from gwrtt.stats import duration_ms, nearest_rank, reference_stats, round_half_up
 
-VECTORS = json.loads((Path(__file__).resolve().parents[2] / "shared" / "vectors" / "stats.json").read_text())
+VECTORS = load_vectors()
 CASES = VECTORS["cases"]
 
 
@@ -53,3 +52,9 @@ def test_nearest_rank_rule():
 def test_empty_samples_rejected():
     with pytest.raises(ValueError):
         reference_stats([])
+
+
+def test_vectors_copy_current():
+    if not SHARED_VECTORS.is_file():
+        pytest.skip("no shared folder beside this checkout")
+    assert COPIED_VECTORS.read_text() == SHARED_VECTORS.read_text()
