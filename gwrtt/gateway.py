@@ -41,8 +41,8 @@ class GatewayProcess:
     """A gateway started in a session of its own, with liveness and stop for its whole tree.
 
     ``command`` is the full argument list. ``marker`` is the value of an environment variable
-    that ``env`` sets only for this gateway; it finds descendants that left the session (for
-    example a spawn broker that calls ``setsid``, or a double fork). ``stop()`` is safe to call
+    that ``env`` sets only for this gateway. It finds descendants that left the session, for
+    example a spawn broker that calls ``setsid``, or a double fork. ``stop()`` is safe to call
     more than once and from cleanup paths.
     """
 
@@ -100,7 +100,7 @@ class GatewayProcess:
             self._raise_if_exited()
             remaining = deadline - time.monotonic()
             if remaining < MIN_PROBE_TIME:
-                # An HTTP answer says more than a probe cut short by the deadline.
+                # The last HTTP response tells more than a probe that the deadline cut short.
                 raise GatewayNotReadyError(
                     f"gateway not ready after {timeout:g} s: last /readyz probe: {last_answer or last_error}"
                 )

@@ -94,10 +94,10 @@ class Runner:
     the responses received, for progress displays in other threads, and ``port`` is the
     gateway's port once one was chosen.
 
-    In the main thread it handles SIGINT, SIGTERM and SIGHUP while the run is in progress: the
-    run stops, cleans up, writes the summary, restores the previous handlers and, when
-    ``reraise_signals`` is true, raises the same signal again so that it takes its usual course
-    (``KeyboardInterrupt`` for SIGINT under Python's default handler). In other threads it
+    In the main thread it handles SIGINT, SIGTERM and SIGHUP while the run is in progress. On
+    one of them the run stops, cleans up, writes the summary and restores the previous handlers.
+    When ``reraise_signals`` is true, it then raises the same signal again, so that the signal
+    takes its usual course (``KeyboardInterrupt`` for SIGINT under Python's default handler). In other threads it
     installs no handlers; the caller then owns interruption.
     """
 
@@ -203,7 +203,7 @@ class Runner:
         started = time.monotonic()
         ready_deadline = started + options.ready_timeout
 
-        # Start the gateway and wait until /readyz answers 200 (not in attach mode).
+        # Start the gateway and wait until /readyz returns 200 (not in attach mode).
         if options.attach:
             host, port, token = target.host, target.port, target.token
             self.port = port
@@ -213,7 +213,7 @@ class Runner:
             result.timings["ready_at"] = time.monotonic()
             result.timings["ready_s"] = result.timings["ready_at"] - started
 
-        # Open the connections; the gateway may still answer "starting" for a moment.
+        # Open the connections. The gateway may still reject connect as "starting" for a moment.
         self._set_phase(result, "connecting")
         result.timings["connect_started_at"] = time.monotonic()
         params = connect_params(target.protocol, token, sys.platform)

@@ -1,8 +1,8 @@
 """A guard process that stops the gateway tree if gwrtt dies without cleaning up.
 
 Signal handlers and ``atexit`` cannot run when gwrtt is killed with SIGKILL. The guard is a small
-Python process in a session of its own that holds the read end of a pipe; gwrtt holds the write
-end. When gwrtt exits for any reason, the kernel closes the write end and the guard reads EOF.
+Python process in a session of its own. It holds the read end of a pipe, and only gwrtt holds the
+write end. When gwrtt exits for any reason, the kernel closes the write end and the guard reads EOF.
 If gwrtt did not first write ``done``, the guard stops every process that carries the run's
 marker (and every descendant of the gateway pids it was told about), copies the gateway's logs
 into the output folder, finishes the half-written events file, writes a failed summary there
