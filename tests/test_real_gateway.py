@@ -253,3 +253,60 @@ def test_sigkill_guard_stops_tree(tmp_path, real_gateway):
     assert events[0]["event"] == "gateway-rpc.connect"
     assert len(events) > 1
     assert [path.name for path in run.output.glob(".*")] == []
+
+
+def test_attach_mode_real_gateway(tmp_path, real_gateway):
+    """Attach mode measures a running real gateway and leaves it running."""
+    from gwrtt.gateway import GatewayProcess, allocate_port
+    from gwrtt.openclaw import plan_launch
+    from gwrtt.sandbox import MARKER_VARIABLE, Sandbox, default_compile_cache
+
+    plan = plan_launch(repo_root=None, node=None, protocol=None, gateway_command=None, environ={}, cwd=tmp_path)
+    (tmp_path / "gateway").mkdir()
+    sandbox = Sandbox(tmp_path / "gateway" / "out")
+    gateway = None
+    try:
+        port = allocate_port()
+        sandbox.write_config(port)
+        gateway = GatewayProcess(
+            [*plan.command, "gateway", "run", "--port", str(port), "--bind", "loopback", "--allow-unconfigured"],
+            cwd=plan.cwd,
+            env=sandbox.environment(environ_without_gwrtt(), default_compile_cache(os.environ)),
+            stdout_path=sandbox.stdout_path,
+            stderr_path=sandbox.stderr_path,
+            marker_variable=MARKER_VARIABLE,
+            marker=sandbox.marker,
+        )
+        gateway.start()
+        gateway.wait_ready(port, time.monotonic() + 150, 150)
+        token_file = tmp_path / "token"
+        token_file.write_text(sandbox.token + "\n")
+        output = tmp_path / "out"
+
+        completed = subprocess.run(
+            [GWRTT, "--url", f"ws://127.0.0.1:{port}", "--token-file", str(token_file), "--output-dir", str(output),
+             "--iterations", "5", "--warmup", "2"],
+            cwd=tmp_path, env=gwrtt_env(tmp_path), capture_output=True, text=True, timeout=60,
+        )
+
+        assert completed.returncode == 0, completed.stderr
+        assert gateway.exit_code() is None, "attach mode must leave the gateway running"
+        assert sorted(path.name for path in output.iterdir()) == ["qa-suite-report.md", "qa-suite-summary.json", "rpc-events.json"]
+        scenario = json.loads((output / "qa-suite-summary.json").read_text())["scenarios"][0]
+        assert scenario["status"] == "pass"
+        details = json.loads(scenario["details"])
+        assert details["byMethodUs"]["health"]["count"] == 5
+        assert details["byMethodUs"]["config.get"]["count"] == 5
+        events = json.loads((output / "rpc-events.json").read_text())
+        assert len(events) == 1 + 2 * (2 + 5)
+        for path in output.iterdir():
+            assert sandbox.token not in path.read_text(), path
+        assert sandbox.token not in completed.stdout + completed.stderr
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        sandbox.remove()
+
+
+def environ_without_gwrtt():
+    return {key: value for key, value in os.environ.items() if not key.startswith(("OPENCLAW_", "GWRTT_"))}
