@@ -202,10 +202,12 @@ def _parse_constants(text):
 
 def parse_protocol_option(value):
     """Parse ``--protocol MIN:MAX`` into a :class:`ProtocolRange`, or raise :class:`UsageError`."""
-    match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", value or "")
+    match = re.fullmatch(r"\s*([0-9]+)\s*:\s*([0-9]+)\s*", value or "")
     if not match:
         raise UsageError(f"--protocol: expected MIN:MAX with two whole numbers, got {value!r}")
     minimum, maximum = int(match.group(1)), int(match.group(2))
+    if minimum < 1:
+        raise UsageError(f"--protocol: protocol versions start at 1, got {value!r}")
     if minimum > maximum:
         raise UsageError(f"--protocol: MIN is greater than MAX in {value!r}")
     return ProtocolRange(minimum, maximum, "--protocol")
@@ -248,7 +250,7 @@ def check_node(node, install, option="--node"):
     version_text = completed.stdout.strip()
     version = _parse_node_version(version_text)
     if completed.returncode != 0 or version is None:
-        raise UsageError(f"{option}: {resolved} is not a working Node.js ('--version' printed {version_text!r})")
+        raise UsageError(f"{option}: {resolved} is not a working Node.js ('--version' printed {version_text[:60]!r})")
 
     if install.engines_node and not _satisfies(version, install.engines_node):
         raise UsageError(
@@ -292,22 +294,36 @@ def plan_launch(*, repo_root, node, protocol, gateway_command, environ, cwd):
     replaces ``node <launcher>``. Raises :class:`UsageError` for anything missing or unfit.
     """
     install = None
-    if gateway_command is None or repo_root or environ.get("OPENCLAW_REPO_ROOT") or is_openclaw_folder(cwd):
+    if gateway_command is None:
         root, origin = choose_repo_root(repo_root and str(repo_root), environ, cwd)
         install = load_install(root, origin)
+    else:
+        check_command(gateway_command)
+        if repo_root or protocol is None:
+            try:
+                root, origin = choose_repo_root(repo_root and str(repo_root), environ, cwd)
+            except UsageError:
+                raise UsageError("--protocol: required with --gateway-command when no OpenClaw folder is found") from None
+            install = load_install(root, origin)
 
-    chosen = parse_protocol_option(protocol) if protocol is not None else None
-    if chosen is None:
-        if install is None:
-            raise UsageError("--protocol: required with --gateway-command when no OpenClaw folder is given")
-        chosen = find_protocol_range(install)
-
+    chosen = parse_protocol_option(protocol) if protocol is not None else find_protocol_range(install)
     if gateway_command is not None:
         return LaunchPlan(tuple(gateway_command), install.root if install else Path(cwd), chosen, install, None)
 
     node_path, node_version = check_node(node or default_node(install), install)
     command = (node_path, *install.launcher_args())
     return LaunchPlan(command, install.root, chosen, install, node_version)
+
+
+def check_command(command):
+    """Check that the first word of ``--gateway-command`` names a program that can run."""
+    program = command[0]
+    if os.sep in program:
+        found = Path(program).is_file() and os.access(program, os.X_OK)
+    else:
+        found = shutil.which(program) is not None
+    if not found:
+        raise UsageError(f"--gateway-command: program not found or not executable: {program!r}")
 
 
 def resolve_protocol(*, repo_root, protocol, environ, cwd):

@@ -108,7 +108,7 @@ def _absolute(path):
 
 def parse_count(option, text, *, minimum, maximum):
     """Parse a whole-number option such as ``--warmup`` within ``minimum..maximum``."""
-    if not re.fullmatch(r"\s*\+?\d+\s*", text or ""):
+    if not re.fullmatch(r"\s*\+?[0-9]+\s*", text or ""):
         raise UsageError(f"{option}: expected a whole number from {minimum} to {maximum}, got {text!r}")
     value = int(text)
     check_count(option, value, minimum=minimum, maximum=maximum)
@@ -122,7 +122,7 @@ def check_count(option, value, *, minimum, maximum):
 
 def parse_iterations(text):
     """Parse ``--iterations``: a whole number from 1 to ``MAX_ITERATIONS``."""
-    if not re.fullmatch(r"\s*\+?\d+\s*", text or ""):
+    if not re.fullmatch(r"\s*\+?[0-9]+\s*", text or ""):
         raise UsageError(f"--iterations: expected a positive whole number, got {text!r}")
     value = int(text)
     if value < 1:
@@ -150,9 +150,13 @@ def parse_methods(text):
 def check_methods(methods):
     if not methods:
         raise UsageError("--methods: expected at least one gateway method, got none")
+    seen = set()
     for method in methods:
         if not isinstance(method, str) or not method or any(char.isspace() for char in method):
             raise UsageError(f"--methods: invalid method name {method!r}")
+        if method in seen:
+            raise UsageError(f"--methods: {method!r} is listed twice; use --iterations for more requests")
+        seen.add(method)
 
 
 def parse_timeout(option, text):
@@ -161,7 +165,8 @@ def parse_timeout(option, text):
         value = float(text)
     except (TypeError, ValueError):
         raise UsageError(f"{option}: expected a number of seconds, got {text!r}") from None
-    check_timeout(option, value)
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{option}: expected a number of seconds greater than 0, got {text!r}")
     return value
 
 

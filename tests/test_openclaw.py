@@ -3,6 +3,7 @@
 import json
 import os
 import stat
+import sys
 
 import pytest
 
@@ -131,7 +132,7 @@ def test_protocol_option_parsed(text, expected):
     assert (found.min, found.max) == expected
 
 
-@pytest.mark.parametrize("text", ["4", "a:b", "4:", ":4", "5:4", "-1:4", "4:4:4"])
+@pytest.mark.parametrize("text", ["4", "a:b", "4:", ":4", "5:4", "-1:4", "4:4:4", "0:4", "٣:4"])
 def test_protocol_option_rejected(text):
     with pytest.raises(UsageError, match="^--protocol: "):
         parse_protocol_option(text)
@@ -194,9 +195,22 @@ def test_plan_uses_installed_node(tmp_path, real_gateway):
     assert plan.node_version.startswith("v24.")
 
 
-def test_plan_gateway_command_needs_protocol(tmp_path):
-    with pytest.raises(UsageError, match="--protocol"):
-        plan_launch(repo_root=None, node=None, protocol=None, gateway_command=("x",), environ={}, cwd=tmp_path)
-    plan = plan_launch(repo_root=None, node=None, protocol="4:4", gateway_command=("x", "y"), environ={}, cwd=tmp_path)
-    assert plan.command == ("x", "y")
+def test_plan_gateway_command_needs_protocol(tmp_path, monkeypatch):
+    from gwrtt import openclaw
+
+    monkeypatch.setattr(openclaw, "INSTALLED_OPENCLAW", tmp_path / "not-installed")
+    with pytest.raises(UsageError, match="^--protocol: required with --gateway-command"):
+        plan_launch(repo_root=None, node=None, protocol=None, gateway_command=(sys.executable,), environ={}, cwd=tmp_path)
+    plan = plan_launch(repo_root=None, node=None, protocol="4:4", gateway_command=(sys.executable, "y"), environ={}, cwd=tmp_path)
+    assert plan.command == (sys.executable, "y")
     assert plan.cwd == tmp_path
+
+
+def test_plan_gateway_command_reads_installed_protocol(tmp_path, real_gateway):
+    plan = plan_launch(repo_root=None, node=None, protocol=None, gateway_command=(sys.executable,), environ={}, cwd=tmp_path)
+    assert (plan.protocol.min, plan.protocol.max) == (4, 4)
+
+
+def test_plan_gateway_command_missing_program(tmp_path):
+    with pytest.raises(UsageError, match="^--gateway-command: program not found"):
+        plan_launch(repo_root=None, node=None, protocol="4:4", gateway_command=(str(tmp_path / "nope"),), environ={}, cwd=tmp_path)

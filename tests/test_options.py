@@ -22,6 +22,17 @@ def test_defaults_match_reference():
     assert args.repo_root is None
 
 
+def test_methods_duplicate_rejected():
+    with pytest.raises(UsageError, match="^--methods: 'health' is listed twice"):
+        parse_methods("health,config.get,health")
+
+
+def test_timeout_error_echoes_text():
+    with pytest.raises(UsageError) as info:
+        parse_timeout("--request-timeout", "0")
+    assert str(info.value) == "--request-timeout: expected a number of seconds greater than 0, got '0'"
+
+
 def test_methods_trimmed_and_blanks_dropped():
     assert parse_methods(" health , ,config.get,") == ("health", "config.get")
 
@@ -37,7 +48,7 @@ def test_iterations_accepted(text, value):
     assert parse_iterations(text) == value
 
 
-@pytest.mark.parametrize("text", ["0", "-1", "1.5", "abc", "", "1e3", str(MAX_ITERATIONS + 1), "99999999999999999999"])
+@pytest.mark.parametrize("text", ["0", "-1", "1.5", "abc", "", "1e3", "٣", str(MAX_ITERATIONS + 1), "99999999999999999999"])
 def test_iterations_rejected(text):
     with pytest.raises(UsageError) as info:
         parse_iterations(text)
