@@ -242,7 +242,8 @@ def _report(result, args):
 
     if result.exact_by_method:
         requests = sum(stats["count"] for stats in result.exact_by_method.values())
-        print(f"{result.status}: {requests} requests measured, {len(result.exact_by_method)} methods")
+        methods = len(result.exact_by_method)
+        print(f"{result.status}: {requests} requests measured, {methods} method{'s' if methods != 1 else ''}")
         print()
         print(report.format_table(result.exact_by_method, result.exact, result.throughput_rps))
         print()

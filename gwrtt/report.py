@@ -132,11 +132,12 @@ def render_markdown_report(
     return "\n".join(lines) + "\n"
 
 
-def render_junit(*, by_method_exact=None, gate_results=(), failure=None, properties=None, elapsed_s=None):
+def render_junit(*, by_method_exact=None, gate_results=(), failure=None, properties=None, elapsed_s=None, seconds_by_method=None):
     """Render JUnit XML with one ``<testsuite name="gwrtt">`` for CI systems.
 
     Each method of ``by_method_exact`` becomes a ``<testcase classname="gwrtt.rpc-gateway-smoke"
-    name=METHOD>`` whose ``time`` is the sum of its round trips in seconds (count times mean).
+    name=METHOD>``. Its ``time`` is the method's elapsed seconds from ``seconds_by_method``, or
+    else the sum of its round trips (count times mean), which overstates it under concurrency.
     A method with a failed gate in ``gate_results`` gets a ``<failure>`` whose ``message`` joins
     the gate messages with ``; `` and whose text lists them one per line.
 
@@ -160,7 +161,10 @@ def render_junit(*, by_method_exact=None, gate_results=(), failure=None, propert
 
     testcases = []
     for method, stats in (by_method_exact or {}).items():
-        seconds = stats["count"] * stats["meanUs"] / 1_000_000
+        if seconds_by_method and method in seconds_by_method:
+            seconds = seconds_by_method[method]
+        else:
+            seconds = stats["count"] * stats["meanUs"] / 1_000_000
         testcase = _junit_testcase(method, seconds)
         messages = failed_gates.get(method)
         if messages:

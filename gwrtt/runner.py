@@ -60,6 +60,7 @@ class RunResult:
     exact_by_method: dict | None = None
     throughput_rps: float | None = None
     durations_ns: dict = field(default_factory=dict)
+    elapsed_ns_by_method: dict = field(default_factory=dict)
     gate_results: list = field(default_factory=list)
     artifacts: dict = field(default_factory=dict)
     error: BaseException | None = None
@@ -123,7 +124,10 @@ class Runner:
         """Run all phases and return a :class:`RunResult`."""
         options = self.options.validated()
         target = self._plan(options)
+        if options.junit_path is not None:
+            check_output_file("--junit", options.junit_path)
         prepare_output_dir(options.output_dir)
+        remove_stale_artifacts(options)
         self._reset(options)
 
         started_at = artifacts.utc_now()
@@ -289,6 +293,7 @@ class Runner:
 
     def _summarise(self, options, measured, result):
         result.durations_ns = {method: measurement.durations_ns for method, measurement in measured.items()}
+        result.elapsed_ns_by_method = {method: measurement.elapsed_ns for method, measurement in measured.items()}
         all_ns = [value for measurement in measured.values() for value in measurement.durations_ns]
         result.stats = reference_stats([round_half_up(value / 1e6) for value in all_ns])
         result.by_method = {
@@ -362,11 +367,35 @@ class Runner:
         log.info("cleanup finished in %.2f s", result.timings["cleanup_s"])
 
     def _write_artifacts(self, options, result, events, started_at):
-        """Write the events, the summary, the Markdown report and, if asked for, JUnit XML."""
+        """Write the events, JUnit XML if asked for, the Markdown report, and last the summary.
+
+        The summary comes last so that its status includes a failure to write the others.
+        """
         if result.signal is None and self._signum is not None:
             result.status = "fail"
             result.details = _join(result.details, f"interrupted by {signal.Signals(self._signum).name} during cleanup")
         finished_at = artifacts.utc_now()
+
+        writers = [("events", events.finish)]
+        if options.junit_path is not None:
+            writers.append(("junit", lambda: self._write_junit(options, result)))
+        for name, write in writers:
+            try:
+                result.artifacts[name] = write()
+            except OSError as exc:
+                result.status = "fail"
+                result.details = _join(result.details, f"failed to write {name}: {exc}")
+
+        try:
+            result.artifacts["report"] = self._write_report(options, result, started_at, finished_at)
+            result.artifacts["summary"] = artifacts.write_summary(
+                str(options.output_dir), self._summary(options, result, started_at, finished_at)
+            )
+        except OSError as exc:
+            result.status = "fail"
+            result.details = _join(result.details, f"failed to write the summary: {exc}")
+
+    def _summary(self, options, result, started_at, finished_at):
         measurement = None
         if result.stats is not None:
             measurement = {
@@ -375,22 +404,13 @@ class Runner:
                 "method": ",".join(options.methods),
                 "source": "gateway-rpc",
             }
-        summary = artifacts.build_summary(
+        return artifacts.build_summary(
             status=result.status,
             details=result.details,
             started_at=started_at,
             finished_at=finished_at,
             measurement=measurement,
         )
-        try:
-            result.artifacts["events"] = events.finish()
-            result.artifacts["summary"] = artifacts.write_summary(str(options.output_dir), summary)
-            result.artifacts["report"] = self._write_report(options, result, started_at, finished_at)
-            if options.junit_path is not None:
-                result.artifacts["junit"] = self._write_junit(options, result)
-        except OSError as exc:
-            result.status = "fail"
-            result.details = _join(result.details, f"failed to write the artifacts: {exc}")
 
     def _write_report(self, options, result, started_at, finished_at):
         text = report.render_markdown_report(
@@ -414,6 +434,7 @@ class Runner:
             failure = result.details or "failed"
         text = report.render_junit(
             by_method_exact=result.exact_by_method,
+            seconds_by_method={method: elapsed_ns / 1e9 for method, elapsed_ns in result.elapsed_ns_by_method.items()},
             gate_results=result.gate_results,
             failure=failure,
             properties={
@@ -524,6 +545,35 @@ def prepare_output_dir(path):
             except OSError:
                 pass
         raise UsageError(f"--output-dir: {path} is not writable: {exc.strerror or exc}") from exc
+
+
+def check_output_file(option, path):
+    """Check that ``path`` can become a file: not a folder, below folders (existing or not)."""
+    if path.is_dir():
+        raise UsageError(f"{option}: {path} is a folder, expected a file path")
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{option}: {ancestor} is not a folder, so {path} cannot be created")
+    if not os.access(ancestor, os.W_OK):
+        raise UsageError(f"{option}: {ancestor} is not writable")
+
+
+def remove_stale_artifacts(options):
+    """Delete artifacts of an earlier run in the output folder, so none is mistaken for this run's."""
+    names = [artifacts.EVENTS_FILE, artifacts.SUMMARY_FILE, artifacts.REPORT_FILE]
+    names += [target for _, target in artifacts.GATEWAY_LOGS]
+    paths = [options.output_dir / name for name in names]
+    if options.junit_path is not None:
+        paths.append(options.junit_path)
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise UsageError(f"--output-dir: cannot remove the earlier {path}: {exc.strerror}") from exc
 
 
 def describe_error(exc):

@@ -231,3 +231,35 @@ def test_dead_proxies_ignored(fake):  # noqa: F811
     result, _ = fake.run("", extra_environ=proxies, methods=("health", "config.get"))
     assert result.status == "pass", result.details
     assert fake.wait_processes_gone(3.0) == []
+
+
+def test_junit_path_is_folder(tmp_path, fake):  # noqa: F811
+    (tmp_path / "reports").mkdir()
+    completed = run_gwrtt(
+        ["--output-dir", str(tmp_path / "out"), "--protocol", "4:4", "--junit", str(tmp_path / "reports"),
+         "--gateway-command", shlex.join([sys.executable, str(FAKE_GATEWAY)])],
+        tmp_path, env=fake.environ(""),
+    )
+    assert_usage_error(completed, "--junit", "is a folder")
+    assert not (tmp_path / "out").exists()
+    assert fake.processes() == []
+
+
+def test_stale_artifacts_removed(tmp_path, fake):  # noqa: F811
+    output = tmp_path / "out"
+    output.mkdir()
+    for name in ("gateway.log", "gateway.stdout.log", "qa-suite-report.md", "rpc-events.json"):
+        (output / name).write_text("from an earlier run\n")
+    (output / "notes.txt").write_text("mine\n")
+    completed = run_gwrtt(
+        ["--output-dir", str(output), "--protocol", "4:4", "--ready-timeout", "1",
+         "--gateway-command", shlex.join([sys.executable, str(FAKE_GATEWAY)])],
+        tmp_path, env=fake.environ("never-ready"),
+    )
+    assert completed.returncode == 1
+    for name in ("gateway.log", "qa-suite-report.md", "rpc-events.json"):
+        path = output / name
+        assert not path.exists() or path.read_text() != "from an earlier run\n", name
+    assert (output / "rpc-events.json").read_text() == "[]\n"
+    assert (output / "notes.txt").read_text() == "mine\n"
+    assert fake.wait_processes_gone(3.0) == []

@@ -519,7 +519,7 @@ def test_progress_on_terminal(fake):
             os.close(slave_fd)
 
     assert returncode == 0, terminal
-    assert stdout.startswith("pass: 300 requests measured, 1 methods\n")
+    assert stdout.startswith("pass: 300 requests measured, 1 method\n")
     assert "\rgwrtt: waiting for the gateway to be ready" in terminal
     counts = re.findall(r"\rgwrtt: measuring: (\d+)/300 requests, (\d+)/s", terminal)
     assert len(counts) >= 2, terminal

@@ -370,3 +370,8 @@ def test_junit_empty_failure_text():
 def test_junit_rejects_nothing_to_report():
     with pytest.raises(ValueError, match="failure"):
         render_junit()
+
+
+def test_junit_time_uses_elapsed_seconds():
+    root = ET.fromstring(render_junit(by_method_exact=BY_METHOD, seconds_by_method={method: 0.25 for method in BY_METHOD}))
+    assert [case.get("time") for case in root.iter("testcase")] == ["0.250000"] * len(BY_METHOD)
