@@ -1,4 +1,4 @@
-"""What an OpenClaw installation is: its form, launcher, Node requirement and protocol range.
+"""OpenClaw installations: their form, launcher, Node requirement and protocol range.
 
 Nothing here starts the gateway. The only process it runs is ``node --version``.
 """
@@ -70,7 +70,7 @@ def is_openclaw_folder(path):
 
 
 def choose_repo_root(option_value, environ, cwd):
-    """Pick the OpenClaw folder to run and say where the choice came from.
+    """Pick the OpenClaw folder to run and report where the choice came from.
 
     The order is ``--repo-root``, then ``$OPENCLAW_REPO_ROOT``, then the current folder when it
     holds OpenClaw, then the gateway that scripts/install-gateway installed. Returns ``(path,

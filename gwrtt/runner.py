@@ -38,7 +38,7 @@ PHASE_TEXT = {
 
 @dataclass
 class RunResult:
-    """What one run produced.
+    """The outcome of one run.
 
     ``status`` is ``"pass"`` or ``"fail"``; ``details`` is the summary's details text.
     ``stats`` and ``by_method`` hold the reference statistics in whole milliseconds, and
