@@ -161,7 +161,7 @@ class EventLog:
 def recover_events(temporary, output_dir):
     """Turn the events file of a run that was killed into ``rpc-events.json``.
 
-    The file holds whole events followed, perhaps, by part of one. The part is cut off and the
+    The file contains whole events followed, perhaps, by part of one. The part is cut off and the
     array closed. Nothing happens when ``rpc-events.json`` already exists. Returns the path
     written, or ``None``.
     """

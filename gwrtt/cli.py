@@ -5,6 +5,7 @@ started), 128 + n the run was stopped by signal n.
 """
 
 import argparse
+import functools
 import logging
 import shlex
 import sys
@@ -78,27 +79,18 @@ def build_parser():
         metavar="A,B",
         help=f"comma-separated gateway methods, measured in turn (default {','.join(DEFAULT_METHODS)})",
     )
-    measuring.add_argument(
-        "--warmup",
-        type=_typed(lambda text: parse_count("--warmup", text, minimum=0, maximum=MAX_ITERATIONS)),
-        default=0,
-        metavar="N",
-        help="requests per method sent first and left out of the statistics (default 0)",
-    )
-    measuring.add_argument(
-        "--concurrency",
-        type=_typed(lambda text: parse_count("--concurrency", text, minimum=1, maximum=MAX_IN_FLIGHT)),
-        default=1,
-        metavar="N",
-        help="requests kept in flight on each connection (default 1)",
-    )
-    measuring.add_argument(
-        "--connections",
-        type=_typed(lambda text: parse_count("--connections", text, minimum=1, maximum=MAX_IN_FLIGHT)),
-        default=1,
-        metavar="M",
-        help="WebSocket connections to measure over (default 1)",
-    )
+    for option, minimum, maximum, metavar, text in (
+        ("--warmup", 0, MAX_ITERATIONS, "N", "requests per method sent first and left out of the statistics"),
+        ("--concurrency", 1, MAX_IN_FLIGHT, "N", "requests kept in flight on each connection"),
+        ("--connections", 1, MAX_IN_FLIGHT, "M", "WebSocket connections to measure over"),
+    ):
+        measuring.add_argument(
+            option,
+            type=_typed(functools.partial(parse_count, option, minimum=minimum, maximum=maximum)),
+            default=minimum,
+            metavar=metavar,
+            help=f"{text} (default {minimum})",
+        )
     measuring.add_argument(
         "--request-timeout",
         type=_typed(lambda text: parse_timeout("--request-timeout", text)),
@@ -130,7 +122,7 @@ def build_parser():
         type=_typed(lambda text: parse_timeout("--ready-timeout", text)),
         default=DEFAULT_READY_TIMEOUT,
         metavar="SECONDS",
-        help=f"how long to wait for /readyz to answer 200 (default {DEFAULT_READY_TIMEOUT:g})",
+        help=f"how long to wait for /readyz to return 200 (default {DEFAULT_READY_TIMEOUT:g})",
     )
     launch.add_argument(
         "--protocol",
@@ -149,7 +141,7 @@ def build_parser():
     attach = parser.add_argument_group("attach mode (measure a gateway that is already running)")
     attach.add_argument("--url", metavar="URL", help="ws://127.0.0.1:PORT of the running gateway (loopback only)")
     attach.add_argument("--token-file", metavar="PATH", help="file whose first line is the gateway token")
-    attach.add_argument("--token-env", metavar="NAME", help="environment variable that holds the gateway token")
+    attach.add_argument("--token-env", metavar="NAME", help="name of the environment variable that contains the gateway token")
 
     output = parser.add_argument_group("output")
     output.add_argument("--junit", metavar="PATH", help="also write JUnit XML, one test case per method")

@@ -31,7 +31,7 @@ class PortInUseError(GatewayStartError):
 
 
 class GatewayNotReadyError(GwrttError, TimeoutError):
-    """The gateway did not answer ``/readyz`` with 200 within the ready timeout."""
+    """``/readyz`` did not return 200 within the ready timeout."""
 
 
 class ConnectError(GwrttError):
@@ -59,7 +59,7 @@ class RpcTimeoutError(GwrttError, TimeoutError):
 
 
 class RpcFailedError(GwrttError):
-    """The gateway answered a measured request with ``ok: false``."""
+    """A measured request got a response with ``ok: false``."""
 
     def __init__(self, message, *, method, error):
         super().__init__(message)

@@ -85,7 +85,7 @@ class GatewayProcess:
         return self._popen.poll() if self._popen else None
 
     def wait_ready(self, port, deadline, timeout):
-        """Poll ``/readyz`` until it answers 200; return the seconds waited.
+        """Poll ``/readyz`` until it returns 200, and return the seconds waited.
 
         ``deadline`` is a ``time.monotonic()`` value; ``timeout`` is the configured limit that
         error messages name. ``/healthz`` answering 200 means live, not ready: a ``connect`` sent
@@ -100,7 +100,7 @@ class GatewayProcess:
             self._raise_if_exited()
             remaining = deadline - time.monotonic()
             if remaining < MIN_PROBE_TIME:
-                # The last HTTP response tells more than a probe that the deadline cut short.
+                # Report the last HTTP response rather than a probe that the deadline cut short.
                 raise GatewayNotReadyError(
                     f"gateway not ready after {timeout:g} s: last /readyz probe: {last_answer or last_error}"
                 )
@@ -159,21 +159,9 @@ class GatewayProcess:
                     self._remember(child)
             except psutil.Error:
                 pass
-        for process in self._marked_processes():
+        for process in marked_processes(self.marker_variable, self.marker, skip=self._known):
             self._remember(process)
         return [process for process in self._known.values() if is_alive(process)]
-
-    def _marked_processes(self):
-        needle = self.marker
-        own_pid = os.getpid()
-        for process in psutil.process_iter():
-            if process.pid == own_pid or process.pid in self._known:
-                continue
-            try:
-                if process.environ().get(self.marker_variable) == needle:
-                    yield process
-            except (psutil.Error, OSError):
-                continue
 
     def _remember(self, process):
         self._known.setdefault(process.pid, process)
@@ -245,6 +233,20 @@ class GatewayProcess:
             self._popen.wait(timeout=KILL_WAIT)
         except subprocess.TimeoutExpired:
             pass
+
+
+def marked_processes(variable, marker, skip=()):
+    """Yield the processes, other than this one and the pids in ``skip``, whose environment has
+    ``variable`` set to ``marker``. Processes whose environment cannot be read are passed over."""
+    own_pid = os.getpid()
+    for process in psutil.process_iter():
+        if process.pid == own_pid or process.pid in skip:
+            continue
+        try:
+            if process.environ().get(variable) == marker:
+                yield process
+        except (psutil.Error, OSError):
+            continue
 
 
 def is_alive(process):

@@ -1,7 +1,7 @@
 """The measuring loops: each method in turn, with warm-up, concurrency and several connections.
 
-Samples are kept as nanosecond integers in an ``array``, so a run of 100,000 requests holds
-under a megabyte of them. The caller streams the per-request events to disk through
+Samples are kept as nanosecond integers in an ``array``, so the samples of a run of 100,000
+requests take under a megabyte. The caller streams the per-request events to disk through
 ``on_sample``.
 """
 

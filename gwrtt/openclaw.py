@@ -73,7 +73,7 @@ def choose_repo_root(option_value, environ, cwd):
     """Pick the OpenClaw folder to run and report where the choice came from.
 
     The order is ``--repo-root``, then ``$OPENCLAW_REPO_ROOT``, then the current folder when it
-    holds OpenClaw, then the gateway that scripts/install-gateway installed. Returns ``(path,
+    contains OpenClaw, then the gateway that scripts/install-gateway installed. Returns ``(path,
     origin)``; raises :class:`UsageError` when no candidate exists.
     """
     if option_value:

@@ -111,7 +111,8 @@ def parse_count(option, text, *, minimum, maximum):
     if not re.fullmatch(r"\s*\+?[0-9]+\s*", text or ""):
         raise UsageError(f"{option}: expected a whole number from {minimum} to {maximum}, got {text!r}")
     value = int(text)
-    check_count(option, value, minimum=minimum, maximum=maximum)
+    if not minimum <= value <= maximum:
+        raise UsageError(f"{option}: expected a whole number from {minimum} to {maximum}, got {text!r}")
     return value
 
 

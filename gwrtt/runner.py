@@ -339,12 +339,9 @@ class Runner:
                 log.warning("worker thread %s did not stop within %.1f s", worker.name, WORKER_JOIN_TIMEOUT)
         self._workers = []
 
+        # A failed stop or removal fails the run, as the reference does.
         if self._gateway is not None:
-            try:
-                self._gateway.stop()
-            except CleanupError as exc:
-                result.status = "fail"
-                result.details = _join(result.details, str(exc))
+            _fail_on_cleanup_error(result, self._gateway.stop)
             self._gateway = None
 
         if self._sandbox is not None:
@@ -353,11 +350,7 @@ class Runner:
                 result.artifacts.update({os.path.basename(path): path for path in copied})
             except OSError as exc:
                 result.details = _join(result.details, f"warning: failed to copy gateway logs: {exc}")
-            try:
-                self._sandbox.remove()
-            except CleanupError as exc:
-                result.status = "fail"
-                result.details = _join(result.details, str(exc))
+            _fail_on_cleanup_error(result, self._sandbox.remove)
             self._sandbox = None
 
         if self._watchdog is not None:
@@ -583,6 +576,14 @@ def describe_error(exc):
     if tail:
         text = f"{text}\ngateway stderr (last {len(tail)} characters):\n{tail.rstrip()}"
     return text
+
+
+def _fail_on_cleanup_error(result, step):
+    try:
+        step()
+    except CleanupError as exc:
+        result.status = "fail"
+        result.details = _join(result.details, str(exc))
 
 
 def _join(first, second):

@@ -20,7 +20,7 @@ TEMP_PREFIX = ".rpc-rtt-"
 # can still be found. The value is unique per run.
 MARKER_VARIABLE = "GWRTT_RUN_ID"
 # OpenClaw 2026.9.6 keeps lock files for its state database in this folder, whatever TMPDIR
-# says, named "<family>.<first 8 hex digits of sha256(database path)>.lock.sqlite".
+# is, named "<family>.<first 8 hex digits of sha256(database path)>.lock.sqlite".
 STATE_LOCKS_DIR = Path("/tmp") / f"openclaw-state-locks-{os.getuid()}"
 # Variables that turn off colour codes in the gateway's logs.
 NO_COLOUR = {"NO_COLOR": "1", "FORCE_COLOR": "0"}

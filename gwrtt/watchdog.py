@@ -1,8 +1,8 @@
 """A guard process that stops the gateway tree if gwrtt dies without cleaning up.
 
 Signal handlers and ``atexit`` cannot run when gwrtt is killed with SIGKILL. The guard is a small
-Python process in a session of its own. It holds the read end of a pipe, and only gwrtt holds the
-write end. When gwrtt exits for any reason, the kernel closes the write end and the guard reads EOF.
+Python process in a session of its own. It keeps the read end of a pipe open, and only gwrtt has
+the write end. When gwrtt exits for any reason, the kernel closes the write end and the guard reads EOF.
 If gwrtt did not first write ``done``, the guard stops every process that carries the run's
 marker (and every descendant of the gateway pids it was told about), copies the gateway's logs
 into the output folder, finishes the half-written events file, writes a failed summary there
@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 
 from . import artifacts
-from .gateway import is_alive, send_quietly
+from .gateway import is_alive, marked_processes, send_quietly
 from .sandbox import remove_tree_and_locks
 
 # After gwrtt dies the gateway gets this long to exit on SIGTERM before SIGKILL. OpenClaw
@@ -37,8 +37,8 @@ GUARD_ENTRY = "import sys; from gwrtt.watchdog import main; sys.exit(main(sys.ar
 class Watchdog:
     """The parent's handle on the guard process.
 
-    ``start()`` launches it, ``watch(pid)`` tells it about a gateway leader, and ``disarm()``
-    tells it that cleanup is done, then reaps it. If the parent dies before ``disarm()``, the
+    ``start()`` launches it, ``watch(pid)`` sends it the pid of a gateway leader, and
+    ``disarm()`` reports that cleanup is done, then reaps it. If the parent dies before ``disarm()``, the
     guard cleans up alone.
     """
 
@@ -160,15 +160,8 @@ def _find_tree(marker_variable, marker, pids):
                 found.setdefault(process.pid, process)
         except psutil.Error:
             continue
-    own = os.getpid()
-    for process in psutil.process_iter():
-        if process.pid == own or process.pid in found:
-            continue
-        try:
-            if process.environ().get(marker_variable) == marker:
-                found[process.pid] = process
-        except (psutil.Error, OSError):
-            continue
+    for process in marked_processes(marker_variable, marker, skip=found):
+        found[process.pid] = process
     return [process for process in found.values() if is_alive(process)]
 
 

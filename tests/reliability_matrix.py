@@ -1,6 +1,6 @@
 """The fault matrix behind docs/reliability.md: each fault or bad input, its tests, the outcome.
 
-``python tests/reliability_matrix.py > docs/reliability.md`` writes the document;
+``python tests/reliability_matrix.py > docs/reliability.md`` writes the document.
 tests/test_reliability_doc.py checks that the document is current and that every test it names
 exists, so the table cannot drift from the suite.
 """

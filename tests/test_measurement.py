@@ -1,6 +1,6 @@
 """Measurement features against tests/fake_gateway.py: warm-up, load, gates, output and attach mode.
 
-Each test checks what a user or CI sees: the artifacts byte for byte where their format is fixed,
+Each test checks what a user or CI gets: the artifacts byte for byte where their format is fixed,
 the exit code and the text on stdout and stderr. Statistics are recomputed from rpc-events.json,
 and the fake's event log shows what reached the gateway.
 """

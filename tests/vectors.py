@@ -1,7 +1,7 @@
 """The expected statistics and timestamps computed with the reference definitions.
 
-The project's shared folder beside the checkout has the current file; a clone without it uses
-the copy in tests/data, which test_vectors_copy_current keeps equal while both exist.
+The project's shared folder beside the checkout has the current file. A clone without it uses
+the copy in tests/data, and test_vectors_copy_current keeps the two equal while both exist.
 """
 
 import json
